@@ -1,0 +1,5 @@
+"""`python -m clambake_tui` runs the `clambake` command line."""
+
+from clambake_tui.cli import main
+
+raise SystemExit(main())

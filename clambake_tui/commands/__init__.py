@@ -1,0 +1,1 @@
+"""One module per `clambake` subcommand; each exposes `register(subparsers)`."""

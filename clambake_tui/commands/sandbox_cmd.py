@@ -1,0 +1,10 @@
+"""`clambake sandbox: the embedded GitHub emulator and a rehearsal repository."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Not built yet: this command is added by a later change."""

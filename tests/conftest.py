@@ -1,0 +1,3 @@
+"""Shared fixtures: each area keeps its own in tests/fixtures/ and they are gathered here."""
+
+from tests.fixtures.common import *  # noqa: F403
