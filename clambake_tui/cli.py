@@ -60,9 +60,7 @@ class Context:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also log to stderr, readably"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="also log to stderr, readably")
     parser.add_argument(
         "--config", metavar="PATH", help="clambake.toml to use (default: the repository root's)"
     )

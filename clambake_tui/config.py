@@ -46,8 +46,8 @@ def _key(
     doc: str,
     *,
     kind: str,
-    min: float | None = None,  # noqa: A002 - reads as the spec does
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     choices: tuple[str, ...] | None = None,
     optional: bool = False,
 ) -> Any:
@@ -74,7 +74,11 @@ class AgentsConfig:
         "claude", "The Claude Code executable (a name on PATH or a path).", kind="str"
     )
     max_concurrent: int = _key(
-        5, "Agents allowed to run at once, across every clambake process.", kind="int", min=1, max=64
+        5,
+        "Agents allowed to run at once, across every clambake process.",
+        kind="int",
+        min=1,
+        max=64,
     )
     timeout_minutes: int = _key(
         30, "Wall time after which an agent is ended as failed.", kind="int", min=1, max=1440
@@ -93,9 +97,16 @@ class AgentsConfig:
     terminate_grace_seconds: float = _key(
         10.0, "Seconds between SIGTERM and SIGKILL.", kind="float", min=0, max=600
     )
-    model: str | None = _key(None, "--model passed to Claude Code (unset: its default).", kind="str", optional=True)
+    model: str | None = _key(
+        None, "--model passed to Claude Code (unset: its default).", kind="str", optional=True
+    )
     max_budget_usd: float | None = _key(
-        None, "--max-budget-usd per agent run (unset: no cap).", kind="float", min=0.01, max=10000, optional=True
+        None,
+        "--max-budget-usd per agent run (unset: no cap).",
+        kind="float",
+        min=0.01,
+        max=10000,
+        optional=True,
     )
     permission_mode: str = _key(
         "acceptEdits", "--permission-mode for Claude Code.", kind="str", choices=PERMISSION_MODES
@@ -105,7 +116,9 @@ class AgentsConfig:
         "--allowedTools for Claude Code.",
         kind="list[str]",
     )
-    extra_args: list[str] = _key([], "Extra arguments appended to the claude command line.", kind="list[str]")
+    extra_args: list[str] = _key(
+        [], "Extra arguments appended to the claude command line.", kind="list[str]"
+    )
 
 
 @dataclass(frozen=True)
@@ -117,7 +130,9 @@ class GitHubConfig:
         None, "Repository name (unset: read from the origin remote).", kind="str", optional=True
     )
     api_url: str = _key(
-        "https://api.github.com", "REST API base URL (GitHub Enterprise: https://HOST/api/v3).", kind="url"
+        "https://api.github.com",
+        "REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
+        kind="url",
     )
     default_branch: str | None = _key(
         None, "Base branch (unset: ask the API, then origin/HEAD).", kind="str", optional=True
@@ -131,7 +146,9 @@ class GitHubActionsConfig:
         ".github/workflows/clambake-bundling.yml", "Path of the bundling workflow.", kind="str"
     )
     manual_trigger_enabled: bool = _key(
-        True, "Allow dispatching the bundling workflow by hand (`b`, --trigger-bundle).", kind="bool"
+        True,
+        "Allow dispatching the bundling workflow by hand (`b`, --trigger-bundle).",
+        kind="bool",
     )
     workflow_timeout_minutes: int = _key(
         15, "timeout-minutes of the bundling job.", kind="int", min=1, max=360
@@ -151,11 +168,13 @@ class BundlingConfig:
 @dataclass(frozen=True)
 class DashboardConfig:
     refresh_seconds: float = _key(
-        2.0, "Seconds between refreshes of GitHub data in the dashboard.", kind="float", min=0.5, max=3600
+        2.0,
+        "Seconds between refreshes of GitHub data in the dashboard.",
+        kind="float",
+        min=0.5,
+        max=3600,
     )
-    log_tail_lines: int = _key(
-        200, "Log lines kept per agent pane.", kind="int", min=10, max=10000
-    )
+    log_tail_lines: int = _key(200, "Log lines kept per agent pane.", kind="int", min=10, max=10000)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -232,10 +251,20 @@ def _collect_keys() -> dict[str, KeySpec]:
     keys: dict[str, KeySpec] = {}
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            default: Any = f.default
+            if f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
             m = f.metadata
             spec = KeySpec(
-                section, f.name, m["kind"], default, m["doc"], m["min"], m["max"], m["choices"], m["optional"]
+                section,
+                f.name,
+                m["kind"],
+                default,
+                m["doc"],
+                m["min"],
+                m["max"],
+                m["choices"],
+                m["optional"],
             )
             keys[spec.dotted] = spec
     return keys
@@ -322,7 +351,9 @@ def _line_of(text: str, section: str, key: str | None = None) -> int | None:
         if in_section and any_header.match(line):
             in_section = False
         if key is not None:
-            dotted = re.compile(r"^\s*" + re.escape(section) + r"\s*\.\s*" + re.escape(key) + r"\s*=")
+            dotted = re.compile(
+                r"^\s*" + re.escape(section) + r"\s*\.\s*" + re.escape(key) + r"\s*="
+            )
             if dotted.match(line):
                 return number
             if in_section and re.match(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=", line):
@@ -351,7 +382,9 @@ def _build(
             warnings.append(f"{_where(path, text, section)}: unknown section [{section}]{hint}")
             continue
         if not isinstance(table, Mapping):
-            raise ConfigError(f"{_where(path, text, section)}: {section} must be a table ([{section}])")
+            raise ConfigError(
+                f"{_where(path, text, section)}: {section} must be a table ([{section}])"
+            )
         for key, value in table.items():
             dotted = f"{section}.{key}"
             spec = KEYS.get(dotted)
@@ -362,7 +395,9 @@ def _build(
             try:
                 sections[section][key] = _coerce(spec, value)
             except _Invalid:
-                raise ConfigError(f"{_where(path, text, section, key)}: {_problem(spec, value)}") from None
+                raise ConfigError(
+                    f"{_where(path, text, section, key)}: {_problem(spec, value)}"
+                ) from None
     for spec in KEYS.values():
         raw = env.get(spec.env)
         if raw is None:
@@ -451,7 +486,9 @@ def _read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
     try:
         return text, tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
-        raise ConfigError(f"{path.name}:{exc.line}: invalid TOML: {exc}; fix it before `config set`") from None
+        raise ConfigError(
+            f"{path.name}:{exc.line}: invalid TOML: {exc}; fix it before `config set`"
+        ) from None
 
 
 def _write_checked(path: Path, before: str, document: tomlkit.TOMLDocument) -> str:
@@ -484,7 +521,9 @@ def set_value(path: Path, key: str, raw: str) -> Any:
         table = tomlkit.table()
         document.add(spec.section, table)
     elif not isinstance(table, tomlkit.items.Table | tomlkit.items.InlineTable):
-        raise ConfigError(f"refused: {spec.section} in {path.name} is not a table; {path.name} is unchanged")
+        raise ConfigError(
+            f"refused: {spec.section} in {path.name} is not a table; {path.name} is unchanged"
+        )
     old = table.get(spec.name)
     new_item = tomlkit.item(coerced)
     if isinstance(old, tomlkit.items.Item) and not isinstance(new_item, tomlkit.items.Table):

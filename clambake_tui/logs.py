@@ -69,16 +69,17 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False) -> None:
     A log folder that cannot be written is not fatal: the command still runs.
     """
     logger = logging.getLogger(_ROOT)
-    for handler in _configured:
-        logger.removeHandler(handler)
-        handler.close()
+    for old in _configured:
+        logger.removeHandler(old)
+        old.close()
     _configured.clear()
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     if log_dir is not None:
+        handler: logging.Handler
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            handler = logging.handlers.RotatingFileHandler(
                 log_dir / LOG_FILE_NAME, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
             )
         except OSError:
@@ -120,5 +121,10 @@ def agent_event(
     logger.log(
         level,
         event,
-        extra={"agent_id": agent_id, "issue_number": issue_number, "process_id": process_id, **fields},
+        extra={
+            "agent_id": agent_id,
+            "issue_number": issue_number,
+            "process_id": process_id,
+            **fields,
+        },
     )

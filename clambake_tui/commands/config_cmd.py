@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _toml(value: Any) -> str:
     if value is None:
         return "(unset)"
-    return tomlkit.item(value).as_string()
+    return str(tomlkit.item(value).as_string())
 
 
 def _show(ctx: Context) -> int:

@@ -1,0 +1,1 @@
+"""The async agent supervisor: spawning, watching and stopping Claude Code agents."""

@@ -1,0 +1,1 @@
+"""Talking to GitHub: an async httpx client true to the REST API."""
