@@ -2,17 +2,58 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+
+from clambake_tui.errors import ClambakeError
+from clambake_tui.logs import agent_event, get_logger
 
 if TYPE_CHECKING:
     from clambake_tui.config import Config
     from clambake_tui.model import AgentProcess
     from clambake_tui.state import Paths
 
+log = get_logger(__name__)
+
 
 async def on_agent_finished(process: AgentProcess, paths: Paths, config: Config) -> None:
     """Called once per finished run, after the registry records its final status.
 
-    Landing (push, labels, comment, bundling dispatch) is wired in here by the bundling package.
+    A successful run is landed (push, labels, comment, bundling dispatch or local bundle); any
+    other run is left alone. Never raises: a landing that fails is logged with its reason and
+    can be repeated safely (`clambake bundle` and landing are idempotent).
     """
-    return None
+    # Imported here: the supervisor must not pay for the GitHub client when nothing succeeded.
+    from clambake_tui.bundling.landing import land_agent, succeeded
+
+    if not succeeded(process):
+        return
+    try:
+        from clambake_tui.github.client import GitHubClient
+
+        async with GitHubClient.from_config(config, paths.root, require_token=True) as client:
+            outcome = await land_agent(process, paths, config, client)
+    except ClambakeError as exc:
+        agent_event(
+            log,
+            "landing failed",
+            agent_id=process.agent_id,
+            issue_number=process.issue_number,
+            process_id=process.process_id,
+            level=logging.ERROR,
+            error=str(exc),
+        )
+        return
+    except Exception:
+        # A bug here must not take the supervisor down with it; the traceback goes to the log.
+        log.exception("landing crashed", extra={"issue_number": process.issue_number})
+        return
+    agent_event(
+        log,
+        "landing finished",
+        agent_id=process.agent_id,
+        issue_number=process.issue_number,
+        process_id=process.process_id,
+        status=outcome.status.value,
+        detail=" | ".join(outcome.lines()),
+    )
