@@ -27,6 +27,7 @@ __all__ = [
     "StreamParser",
     "AgentActivity",
     "read_log",
+    "last_stderr_line",
     "render",
     "describe_failure",
     "interpret_exit",
@@ -60,6 +61,9 @@ _USER_CLAUDE_CODE_VARS = frozenset(
         "CLAUDE_CODE_API_KEY_HELPER_TTL_MS",
         "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        "CLAUDE_CODE_MAX_RETRIES",
+        "CLAUDE_CODE_RETRY_WATCHDOG",
+        "CLAUDE_CODE_RETRY_WATCHDOG_MAX_WAIT_MS",
     }
 )
 _OWN_PREFIX = "CLAMBAKE_"
@@ -99,9 +103,7 @@ def build_command(
         # stream-json with -p is refused without --verbose.
         "--verbose",
     ]
-    if agents.permission_mode != "default":
-        # "default" means: let Claude Code use its own default (recent CLIs call it "manual").
-        command += ["--permission-mode", agents.permission_mode]
+    command += ["--permission-mode", agents.permission_mode]
     if agents.allowed_tools:
         # One argument per tool: a rule such as "Bash(git commit:*)" holds a space.
         command += ["--allowedTools", *agents.allowed_tools]
@@ -331,6 +333,11 @@ class StreamParser:
         # to a failed result that carries no message of its own.
         self._api_error_text: str | None = None
         self.lines = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a line not yet ended (never more than `max_line_bytes`)."""
+        return len(self._buffer)
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         events: list[StreamEvent] = []
@@ -764,6 +771,25 @@ def read_log(path: Path, *, max_bytes: int | None = None) -> AgentActivity:
     return activity
 
 
+def last_stderr_line(path: Path, *, max_bytes: int = 8192) -> str | None:
+    """The last non-blank line of an agent's stderr log (its own words when it died early).
+
+    Claude Code writes some refusals only there, e.g. "Error: Session ID ... is already in use.".
+    """
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - max_bytes))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        cleaned = _cut(_clean(line).strip(), 300)
+        if cleaned:
+            return cleaned
+    return None
+
+
 def _apply_all(activity: AgentActivity, events: Iterable[StreamEvent], at: datetime) -> None:
     for event in events:
         activity.apply(event, at)
@@ -814,12 +840,15 @@ def interpret_exit(
     *,
     killed: bool = False,
     timed_out_after: float | None = None,
+    stderr: str | None = None,
 ) -> ProcessStatus:
     """The final status of a run, from its `result` line (if any) and how the process ended.
 
     `exit_code` is as subprocess reports it (negative: killed by that signal; None: unknown,
     e.g. an agent that ended while no supervisor was there to reap it). `killed`: we ended it.
     A run that sent its result counts by that result even when it lingered and we ended it.
+    `stderr`: the last line the agent wrote there (see last_stderr_line), added to the message
+    of a run that ended without a result.
     """
     if result is not None:
         if not result.succeeded:
@@ -840,9 +869,11 @@ def interpret_exit(
     if killed:
         return ProcessStatus.terminated(exit_code)
     if exit_code is None:
-        return ProcessStatus.failed("ended without a result", None)
-    if exit_code < 0:
-        return ProcessStatus.failed(
-            f"killed by {_signal_name(-exit_code)} without a result", exit_code
-        )
-    return ProcessStatus.failed(f"exited with code {exit_code} without a result", exit_code)
+        message = "ended without a result"
+    elif exit_code < 0:
+        message = f"killed by {_signal_name(-exit_code)} without a result"
+    else:
+        message = f"exited with code {exit_code} without a result"
+    if stderr and stderr.strip():
+        message += f": {_first_line(stderr, 300)}"
+    return ProcessStatus.failed(message, exit_code)
