@@ -332,6 +332,7 @@ class Transport:
                     return await self._attempt(
                         method,
                         url,
+                        attempt=attempts,
                         route=route,
                         what=what,
                         params=params,
@@ -383,6 +384,7 @@ class Transport:
         method: str,
         url: str,
         *,
+        attempt: int,
         route: str,
         what: str,
         params: Mapping[str, str | int] | None,
@@ -423,7 +425,7 @@ class Transport:
             if method == "GET" and status == 200 and etag:
                 self._remember(key, _Cached(etag, content, headers))
             return Reply(status, headers, content, key)
-        raise self._error(status, headers, content, what, repeatable, hints)
+        raise self._error(status, headers, content, what, repeatable, hints, attempt)
 
     def _remember(self, key: str, entry: _Cached) -> None:
         self._etags[key] = entry
@@ -503,9 +505,10 @@ class Transport:
         what: str,
         repeatable: bool,
         hints: Mapping[int, str],
+        attempt: int,
     ) -> Exception:
         message, detail = _github_message(content)
-        limited = self._rate_limited(status, headers, message)
+        limited = self._rate_limited(status, headers, message, attempt)
         if limited is not None:
             return limited
         if status >= 500:
@@ -527,7 +530,9 @@ class Transport:
         text = f"GitHub said {status} for {what}: {hint or said}"
         return GitHubAPIError(text, status=status, github_message=message)
 
-    def _rate_limited(self, status: int, headers: httpx.Headers, message: str) -> Exception | None:
+    def _rate_limited(
+        self, status: int, headers: httpx.Headers, message: str, attempt: int
+    ) -> Exception | None:
         """A rate-limit answer becomes a _Retry after the wait GitHub asks for, or a RateLimitError."""
         if status not in (403, 429):
             return None
@@ -544,7 +549,9 @@ class Transport:
         elif spent and limit is not None:
             wait, reason = max(0.0, (limit.reset - now).total_seconds()) + 1, "rate limit spent"
         else:
-            wait, reason = self.settings.secondary_wait, "secondary rate limit"
+            # "Wait at least a minute, then back off exponentially."
+            wait = self.settings.secondary_wait * 2 ** (attempt - 1)
+            reason = "secondary rate limit"
         retry_at = now + timedelta(seconds=wait)
         kind = "secondary rate limit" if secondary else "rate limit"
         error = RateLimitError(
