@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from clambake_tui.bundling.bundler import Bundler, BundleReport
 from clambake_tui.errors import ClambakeError, GitHubError
+from clambake_tui.github.errors import ActionsDisabledError
 from clambake_tui.logs import get_logger
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class TriggerOutcome:
 
 def dispatch_inputs(force: bool, dry_run: bool) -> dict[str, str | bool]:
     """Exactly the inputs the workflow declares; GitHub answers 422 to any other."""
-    return {"force_bundle": "true" if force else "false", "dry_run": "true" if dry_run else "false"}
+    return {"force_bundle": force, "dry_run": dry_run}
 
 
 async def dispatch_bundling(
@@ -108,7 +109,7 @@ async def trigger_bundle(
     if config.github_actions.enabled:
         try:
             result = await (dispatch or dispatch_bundling)(client, config, force, dry_run)
-        except GitHubError as exc:
+        except (GitHubError, ActionsDisabledError) as exc:
             reason = f"Actions dispatch failed: {exc}"
             log.warning("bundling dispatch failed", extra={"error": str(exc)})
         else:

@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="dispatch the bundling workflow on the default branch and report the run it started",
     )
+    what.add_argument(
+        "--install-workflow",
+        action="store_true",
+        help="write the bundling workflow to [github_actions] bundling_workflow in this "
+        "repository (--force replaces a copy that differs)",
+    )
     what.add_argument("--status", action="store_true", help="recent runs of the bundling workflow")
     what.add_argument("--logs", action="store_true", help="a run's logs per job and step")
     what.add_argument(
@@ -90,6 +96,10 @@ def run(ctx: Context) -> int:
     needs_run = args.logs or args.cancel or args.rerun
     if needs_run and args.run_id is None:
         raise ClambakeError("--run-id ID is needed (`clambake actions --status` lists run ids)")
+    if args.install_workflow:
+        from clambake_tui.commands.bundle_cmd import install_workflow_command
+
+        return install_workflow_command(ctx)
     if args.trigger_bundle:
         return asyncio.run(TRIGGER_BUNDLE(ctx, args.force, args.dry_run))
     if args.status:

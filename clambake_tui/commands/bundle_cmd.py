@@ -59,6 +59,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="print should_bundle=true|false (also to $GITHUB_OUTPUT) and change nothing",
     )
     parser.set_defaults(run=run)
+    # `clambake actions --trigger-bundle` runs the Actions-or-local trigger (the seam it offers).
+    from clambake_tui.commands import actions_cmd
+
+    actions_cmd.TRIGGER_BUNDLE = trigger_with_fallback
 
 
 def _append(path_var: str, text: str) -> None:
@@ -83,7 +87,9 @@ async def _run(ctx: Context) -> int:
     config = ctx.config()
     ctx.ensure_state()
     paths = ctx.paths
-    async with GitHubClient.from_config(config, paths.root, require_token=True) as client:
+    async with GitHubClient.from_config(
+        config, paths.root, require_token=True, metrics_path=paths.metrics
+    ) as client:
         bundler = Bundler(
             client, paths.root, config, lock_dir=paths.locks, metrics_file=paths.metrics
         )
@@ -117,3 +123,45 @@ async def _run(ctx: Context) -> int:
         print("\n".join(report.lines()))
         _append("GITHUB_STEP_SUMMARY", report.markdown())
         return 0
+
+
+def install_workflow_command(ctx: Context) -> int:
+    """`clambake actions --install-workflow`: write the bundling workflow into the repository."""
+    from clambake_tui.bundling.workflow import install_workflow
+
+    result = install_workflow(ctx.paths.root, ctx.config(), overwrite=ctx.args.force)
+    relative = result.path.relative_to(ctx.paths.root.resolve())
+    if not result.changed:
+        print(f"{relative} is already up to date")
+        return 0
+    print(f"wrote {relative}; commit it to the default branch so Actions can run it")
+    return 0
+
+
+async def trigger_with_fallback(ctx: Context, force: bool, dry_run: bool = False) -> int:
+    """`clambake actions --trigger-bundle`: Actions first, a local bundle when it can't run there."""
+    from clambake_tui.bundling.trigger import BundlePath, trigger_bundle
+    from clambake_tui.commands.actions_cmd import dispatch_bundle
+    from clambake_tui.github.client import GitHubClient
+
+    config = ctx.config()
+    ctx.ensure_state()
+    paths = ctx.paths
+    async with GitHubClient.from_config(
+        config, paths.root, require_token=True, metrics_path=paths.metrics
+    ) as client:
+        outcome = await trigger_bundle(
+            client,
+            paths.root,
+            config,
+            force=force,
+            dry_run=dry_run,
+            dispatch=dispatch_bundle,
+            lock_dir=paths.locks,
+            metrics_file=paths.metrics,
+        )
+    print("\n".join(outcome.lines()))
+    run = outcome.dispatch.run if outcome.dispatch else None
+    if outcome.path is BundlePath.ACTIONS and run is not None:
+        print(f"  follow it: clambake actions --watch --run-id {run.id}")
+    return 0
