@@ -15,7 +15,8 @@ Event names in use (fields beyond `ts` and `event`):
 - bundle.pr_created    pr_number, issues, created_at
 
 `failure_mode` of agent.finished is one of FAILURE_MODES (None when the run succeeded):
-timeout, crash, auth_error, rate_limited (by the model provider), killed. Timestamps
+timeout, crash (ended without a result), auth_error, rate_limited (by the model provider),
+killed (terminated on request or by a signal), error (any other failure). Timestamps
 (`exited_at`, `pushed_at`, `created_at`) are ISO 8601 with a time zone.
 
 `compute_metrics(events, now, hours)` turns the events into a `Metrics` value (what `clambake
@@ -100,7 +101,7 @@ def read_events(metrics_file: Path) -> list[dict[str, Any]]:
 
 # Bumped only when a key of `Metrics.to_json()` is renamed or removed (adding keys keeps it).
 SCHEMA_VERSION = 1
-FAILURE_MODES = ("timeout", "crash", "auth_error", "rate_limited", "killed")
+FAILURE_MODES = ("timeout", "crash", "auth_error", "rate_limited", "killed", "error")
 DEFAULT_HOURS = 24.0
 _ACTIVE_STATES = frozenset({"starting", "working", "running"})
 

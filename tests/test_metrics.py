@@ -166,7 +166,8 @@ def test_failure_modes_are_grouped_and_the_known_ones_always_listed(paths: Paths
         finished("agent004", 4, "failed", failure_mode="auth_error"),
         finished("agent005", 5, "failed", failure_mode="rate_limited"),
         finished("agent006", 6, "terminated", failure_mode="killed"),
-        finished("agent007", 7, "failed", failure_mode="disk_full"),
+        finished("agent007", 7, "failed", failure_mode="error"),
+        finished("agent009", 9, "failed", failure_mode="disk_full"),
         finished("agent008", 8, "completed"),
     )
     assert dict(m.agents.failure_modes) == {
@@ -175,6 +176,7 @@ def test_failure_modes_are_grouped_and_the_known_ones_always_listed(paths: Paths
         "auth_error": 1,
         "rate_limited": 1,
         "killed": 1,
+        "error": 1,
         "disk_full": 1,
     }
     assert tuple(recorded(Paths(paths.root / "empty")).agents.failure_modes) == FAILURE_MODES
