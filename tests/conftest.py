@@ -4,3 +4,4 @@ from tests.fixtures.common import *  # noqa: F403
 from tests.fixtures.tui import *  # noqa: F403
 from tests.fixtures.bundling import *  # noqa: F403
 from tests.fixtures.github import *  # noqa: F403
+from tests.fixtures.agents import *  # noqa: F403
