@@ -587,9 +587,13 @@ def _fork_grandchild(agent: _Agent) -> int:
     )
     # Reap the grandchild if it ends before us, so we never leave a zombie of our own.
     signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    # The write end closes when the grandchild execs: reading to EOF waits until it has left
+    # the session, so the pid reported below is already out of the agent's group.
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the grandchild: a new session, away from the agent's process group
         try:
+            os.close(ready_r)
             os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
@@ -597,6 +601,10 @@ def _fork_grandchild(agent: _Agent) -> int:
             os.execvp("sleep", ["sleep", f"{seconds:g}"])  # noqa: S606 - no shell wanted
         finally:
             os._exit(127)
+    os.close(ready_w)
+    while os.read(ready_r, 1):
+        pass
+    os.close(ready_r)
     agent.tool_result(
         tool_id,
         f"Started background process with pid {pid}",
