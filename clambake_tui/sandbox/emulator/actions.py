@@ -1,0 +1,821 @@
+"""GitHub Actions: workflows from the bare repo, dispatch validation, runs, jobs, logs, cancel, re-run."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import threading
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clambake_tui.sandbox.emulator.errors import ApiError, not_found
+from clambake_tui.sandbox.emulator.http import Request, Response, Router
+from clambake_tui.sandbox.emulator.payloads import node_id, now_iso, simple_commit_payload
+from clambake_tui.sandbox.emulator.runner import RunControl, base_env, execute_run
+from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store, Urls
+from clambake_tui.sandbox.emulator.workflows import (
+    RunContext,
+    StepsFactory,
+    WorkflowFile,
+    parse_workflow,
+    steps_factory_for,
+)
+
+if TYPE_CHECKING:
+    from clambake_tui.sandbox.emulator.server import ApiServer
+
+__all__ = ["Actions"]
+
+WORKFLOWS_DIR = ".github/workflows"
+DOC_DISPATCH = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
+DOC_RUNS = "https://docs.github.com/rest/actions/workflow-runs"
+LOG_LINK_SECONDS = 60.0
+MAX_INPUTS = 25
+
+
+class Actions:
+    """Workflow runs of every repository, and the threads that execute them."""
+
+    def __init__(
+        self,
+        store: Store,
+        api: ApiServer,
+        *,
+        queue_delay: float,
+        workspace_root: Path | None,
+        keep_workspaces: bool = False,
+    ) -> None:
+        self.store = store
+        self.api = api
+        self.queue_delay = queue_delay
+        self.keep_workspaces = keep_workspaces
+        self._root = workspace_root
+        self.overrides: dict[str, StepsFactory] = {}
+        self.gate = threading.Event()
+        self.gate.set()
+        self._controls: dict[int, RunControl] = {}
+        self._threads: dict[int, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def urls(self) -> Urls:
+        return self.api.urls
+
+    def workspace_root(self) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="clambake-emulator-"))
+        self._root.mkdir(parents=True, exist_ok=True)
+        return self._root
+
+    # workflows -----------------------------------------------------------------------------
+    def workflow_files(self, repo: RepoState, sha: str | None = None) -> list[WorkflowFile]:
+        git = repo.git
+        sha = sha or git.branch_sha(repo.default_branch)
+        if sha is None:
+            return []
+        out = []
+        for name in git.list_dir(sha, WORKFLOWS_DIR):
+            if not name.endswith((".yml", ".yaml")):
+                continue
+            path = f"{WORKFLOWS_DIR}/{name}"
+            text = git.read_file(sha, path)
+            if text is not None:
+                out.append(parse_workflow(path, text))
+        return out
+
+    def workflow_record(self, repo: RepoState, path: str) -> JSON:
+        record = repo.workflows.get(path)
+        if record is None:
+            now = now_iso()
+            record = {"id": self.store.new_id(), "path": path, "created_at": now, "updated_at": now}
+            repo.workflows[path] = record
+        return record
+
+    def find_workflow(self, repo: RepoState, key: str) -> tuple[JSON, WorkflowFile]:
+        """By numeric id or file name, among the workflows on the default branch."""
+        for wf in self.workflow_files(repo):
+            record = self.workflow_record(repo, wf.path)
+            if key in (str(record["id"]), Path(wf.path).name, wf.path):
+                return record, wf
+        raise not_found("https://docs.github.com/rest/actions/workflows#get-a-workflow")
+
+    def render_workflow(self, repo: RepoState, record: JSON, wf: WorkflowFile) -> JSON:
+        r = f"{self.urls.api}/repos/{repo.full_name}"
+        return {
+            "id": record["id"],
+            "node_id": node_id("W", record["id"]),
+            "name": wf.name,
+            "path": wf.path,
+            "state": "active",
+            "created_at": record["created_at"],
+            "updated_at": record["updated_at"],
+            "url": f"{r}/actions/workflows/{record['id']}",
+            "html_url": f"{self.urls.web}/{repo.full_name}/blob/{repo.default_branch}/{wf.path}",
+            "badge_url": f"{self.urls.web}/{repo.full_name}/workflows/{Path(wf.path).stem}/badge.svg",
+        }
+
+    # runs ----------------------------------------------------------------------------------
+    def create_run(
+        self,
+        repo: RepoState,
+        record: JSON,
+        wf: WorkflowFile,
+        *,
+        event: str,
+        branch: str,
+        sha: str,
+        inputs: Mapping[str, Any],
+        actor: str,
+    ) -> JSON:
+        with self.store.lock:
+            number = repo.run_numbers.get(wf.path, 0) + 1
+            repo.run_numbers[wf.path] = number
+            now = now_iso()
+            run_name = wf.raw.get("run-name")
+            title = str(run_name) if run_name and "${{" not in str(run_name) else wf.name
+            if event == "push":
+                title = repo.git.commit(sha).message.splitlines()[0] if sha else title
+            run: JSON = {
+                "id": self.store.new_id(),
+                "workflow_id": record["id"],
+                "path": wf.path,
+                "name": wf.name,
+                "display_title": title,
+                "run_number": number,
+                "run_attempt": 1,
+                "event": event,
+                "status": "queued",
+                "conclusion": None,
+                "head_branch": branch,
+                "head_sha": sha,
+                "actor": actor,
+                "triggering_actor": actor,
+                "created_at": now,
+                "updated_at": now,
+                "run_started_at": now,
+                "check_suite_id": self.store.new_id(),
+                "inputs": dict(inputs),
+                "jobs": [],
+                "attempts": [],
+            }
+            repo.runs[run["id"]] = run
+            self._start_attempt(repo, run, wf, failed_only=False, only_job=None)
+            return run
+
+    def _start_attempt(
+        self,
+        repo: RepoState,
+        run: JSON,
+        wf: WorkflowFile,
+        *,
+        failed_only: bool,
+        only_job: int | None,
+    ) -> None:
+        attempt = run["run_attempt"]
+        workspace = self.workspace_root() / f"run-{run['id']}-{attempt}"
+        ctx = self._context(repo, run, wf, workspace)
+        factory = steps_factory_for(wf.path, self.overrides)
+        plans = list(factory(ctx))
+        previous = {j["name"]: j for j in run["jobs"] if j["run_attempt"] == attempt - 1}
+        jobs: list[JSON] = []
+        now = now_iso()
+        for plan in plans:
+            old = previous.get(plan.name)
+            keep = old is not None and (
+                (failed_only and old["conclusion"] in ("success", "skipped"))
+                or (only_job is not None and old["id"] != only_job)
+            )
+            if keep and old is not None:
+                job = {
+                    **json.loads(json.dumps(old)),
+                    "id": self.store.new_id(),
+                    "run_attempt": attempt,
+                }
+            else:
+                job = {
+                    "id": self.store.new_id(),
+                    "run_attempt": attempt,
+                    "name": plan.name,
+                    "status": "queued",
+                    "conclusion": None,
+                    "created_at": now,
+                    "started_at": now,
+                    "completed_at": None,
+                    "runner_name": None,
+                    "labels": [plan.runs_on],
+                    "steps": [],
+                }
+            jobs.append(job)
+        run["jobs"].extend(jobs)
+        control = RunControl()
+        with self._lock:
+            self._controls[run["id"]] = control
+
+        def done() -> None:
+            with self._lock:
+                if self._controls.get(run["id"]) is control:
+                    del self._controls[run["id"]]
+                self._threads.pop(run["id"], None)
+
+        thread = threading.Thread(
+            target=execute_run,
+            kwargs={
+                "store": self.store,
+                "run": run,
+                "jobs": jobs,
+                "plans": plans,
+                "ctx": ctx,
+                "bare_path": repo.bare_path,
+                "control": control,
+                "queue_delay": self.queue_delay,
+                "gate": self.gate,
+                "keep_workspace": self.keep_workspaces,
+                "on_done": done,
+            },
+            name=f"workflow-run-{run['id']}",
+            daemon=True,
+        )
+        with self._lock:
+            self._threads[run["id"]] = thread
+        thread.start()
+
+    def _context(self, repo: RepoState, run: JSON, wf: WorkflowFile, workspace: Path) -> RunContext:
+        token = self.api.token
+        api = self.urls.api
+        branch = run["head_branch"]
+        env = base_env()
+        env.update(
+            {
+                "CI": "true",
+                "GITHUB_ACTIONS": "true",
+                "GH_TOKEN": token,
+                "GITHUB_TOKEN": token,
+                "CLAMBAKE_GITHUB__API_URL": api,
+                "CLAMBAKE_GITHUB__OWNER": repo.owner,
+                "CLAMBAKE_GITHUB__REPO": repo.name,
+                "CLAMBAKE_GITHUB__DEFAULT_BRANCH": repo.default_branch,
+                "GITHUB_API_URL": api,
+                "GITHUB_SERVER_URL": self.urls.web,
+                "GITHUB_REPOSITORY": repo.full_name,
+                "GITHUB_REPOSITORY_OWNER": repo.owner,
+                "GITHUB_REF": f"refs/heads/{branch}",
+                "GITHUB_REF_NAME": branch,
+                "GITHUB_REF_TYPE": "branch",
+                "GITHUB_SHA": run["head_sha"],
+                "GITHUB_RUN_ID": str(run["id"]),
+                "GITHUB_RUN_NUMBER": str(run["run_number"]),
+                "GITHUB_RUN_ATTEMPT": str(run["run_attempt"]),
+                "GITHUB_WORKFLOW": wf.name,
+                "GITHUB_WORKFLOW_REF": f"{repo.full_name}/{wf.path}@refs/heads/{branch}",
+                "GITHUB_EVENT_NAME": run["event"],
+                "GITHUB_ACTOR": run["actor"],
+                "GITHUB_TRIGGERING_ACTOR": run["triggering_actor"],
+                "RUNNER_OS": "Linux",
+                "RUNNER_TEMP": str(workspace / "_temp"),
+                "GIT_AUTHOR_NAME": "github-actions[bot]",
+                "GIT_AUTHOR_EMAIL": "41898282+github-actions[bot]@users.noreply.github.com",
+                "GIT_COMMITTER_NAME": "github-actions[bot]",
+                "GIT_COMMITTER_EMAIL": "41898282+github-actions[bot]@users.noreply.github.com",
+            }
+        )
+        return RunContext(
+            workflow_path=wf.path,
+            workflow=wf.raw,
+            event=run["event"],
+            inputs=dict(run["inputs"]),
+            ref=branch,
+            sha=run["head_sha"],
+            repository=repo.full_name,
+            api_url=api,
+            token=token,
+            run_id=run["id"],
+            run_attempt=run["run_attempt"],
+            workspace=workspace,
+            env=env,
+        )
+
+    def cancel(self, run: JSON) -> None:
+        if run["status"] == "completed":
+            raise ApiError(
+                409,
+                "Cannot cancel a workflow run that is completed.",
+                documentation_url=f"{DOC_RUNS}#cancel-a-workflow-run",
+            )
+        with self._lock:
+            control = self._controls.get(run["id"])
+        if control is not None:
+            # Killing can take a grace period: do it off the request thread.
+            threading.Thread(target=control.request_cancel, daemon=True).start()
+        else:
+            for job in run["jobs"]:
+                if job["run_attempt"] == run["run_attempt"] and job["status"] != "completed":
+                    job.update(
+                        {
+                            "status": "completed",
+                            "conclusion": "cancelled",
+                            "completed_at": now_iso(),
+                        }
+                    )
+            run.update({"status": "completed", "conclusion": "cancelled", "updated_at": now_iso()})
+
+    def rerun(
+        self, repo: RepoState, run: JSON, *, failed_only: bool = False, only_job: int | None = None
+    ) -> None:
+        if run["status"] != "completed":
+            raise ApiError(
+                403,
+                "This workflow is already running",
+                documentation_url=f"{DOC_RUNS}#re-run-a-workflow",
+            )
+        wf_text = repo.git.read_file(run["head_sha"], run["path"]) or repo.git.read_file(
+            repo.default_branch, run["path"]
+        )
+        wf = parse_workflow(run["path"], wf_text or "")
+        if wf.name == wf.path and run["name"]:
+            wf = WorkflowFile(wf.path, run["name"], wf.triggers, wf.raw)
+        run["attempts"].append(
+            {
+                k: run[k]
+                for k in ("run_attempt", "status", "conclusion", "run_started_at", "updated_at")
+            }
+        )
+        now = now_iso()
+        run.update(
+            {
+                "run_attempt": run["run_attempt"] + 1,
+                "status": "queued",
+                "conclusion": None,
+                "run_started_at": now,
+                "updated_at": now,
+                "triggering_actor": self.store.login,
+            }
+        )
+        self._start_attempt(repo, run, wf, failed_only=failed_only, only_job=only_job)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Join every run thread; False if some are still going after `timeout`."""
+        import time
+
+        end = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        return all(not t.is_alive() for t in threads)
+
+    def stop(self) -> None:
+        with self._lock:
+            controls = list(self._controls.values())
+        for control in controls:
+            control.request_cancel()
+        self.gate.set()
+        self.wait_idle(10)
+
+    # rendering -----------------------------------------------------------------------------
+    def render_run(self, repo: RepoState, run: JSON, attempt: JSON | None = None) -> JSON:
+        r = f"{self.urls.api}/repos/{repo.full_name}"
+        run_url = f"{r}/actions/runs/{run['id']}"
+        view = {**run, **(attempt or {})}
+        sha = run["head_sha"]
+        try:
+            head_commit: JSON | None = simple_commit_payload(repo.git.commit(sha)) if sha else None
+        except Exception:
+            head_commit = None
+        minimal = self.store.render_repo(self.urls, repo, full=False)
+        n = view["run_attempt"]
+        return {
+            "id": run["id"],
+            "name": run["name"],
+            "node_id": node_id("WFR", run["id"]),
+            "head_branch": run["head_branch"],
+            "head_sha": sha,
+            "path": run["path"],
+            "display_title": run["display_title"],
+            "run_number": run["run_number"],
+            "event": run["event"],
+            "status": view["status"],
+            "conclusion": view["conclusion"],
+            "workflow_id": run["workflow_id"],
+            "check_suite_id": run["check_suite_id"],
+            "check_suite_node_id": node_id("CS", run["check_suite_id"]),
+            "url": run_url,
+            "html_url": f"{self.urls.web}/{repo.full_name}/actions/runs/{run['id']}",
+            "pull_requests": [],
+            "created_at": run["created_at"],
+            "updated_at": view["updated_at"],
+            "actor": self.store.user(self.urls, run["actor"]),
+            "run_attempt": n,
+            "referenced_workflows": [],
+            "run_started_at": view["run_started_at"],
+            "triggering_actor": self.store.user(self.urls, run["triggering_actor"]),
+            "jobs_url": f"{run_url}/jobs",
+            "logs_url": f"{run_url}/logs",
+            "check_suite_url": f"{r}/check-suites/{run['check_suite_id']}",
+            "artifacts_url": f"{run_url}/artifacts",
+            "cancel_url": f"{run_url}/cancel",
+            "rerun_url": f"{run_url}/rerun",
+            "previous_attempt_url": f"{run_url}/attempts/{n - 1}" if n > 1 else None,
+            "workflow_url": f"{r}/actions/workflows/{run['workflow_id']}",
+            "head_commit": head_commit,
+            "repository": minimal,
+            "head_repository": minimal,
+        }
+
+    def render_job(self, repo: RepoState, run: JSON, job: JSON) -> JSON:
+        r = f"{self.urls.api}/repos/{repo.full_name}"
+        return {
+            "id": job["id"],
+            "run_id": run["id"],
+            "workflow_name": run["name"],
+            "head_branch": run["head_branch"],
+            "run_url": f"{r}/actions/runs/{run['id']}",
+            "run_attempt": job["run_attempt"],
+            "node_id": node_id("CR", job["id"]),
+            "head_sha": run["head_sha"],
+            "url": f"{r}/actions/jobs/{job['id']}",
+            "html_url": f"{self.urls.web}/{repo.full_name}/actions/runs/{run['id']}/job/{job['id']}",
+            "status": job["status"],
+            "conclusion": job["conclusion"],
+            "created_at": job["created_at"],
+            "started_at": job["started_at"],
+            "completed_at": job["completed_at"],
+            "name": job["name"],
+            "steps": [
+                {
+                    k: s[k]
+                    for k in (
+                        "name",
+                        "status",
+                        "conclusion",
+                        "number",
+                        "started_at",
+                        "completed_at",
+                    )
+                }
+                for s in job["steps"]
+            ],
+            "check_run_url": f"{r}/check-runs/{job['id']}",
+            "labels": list(job["labels"]),
+            "runner_id": 1 if job["runner_name"] else None,
+            "runner_name": job["runner_name"],
+            "runner_group_id": 0 if job["runner_name"] else None,
+            "runner_group_name": "GitHub Actions" if job["runner_name"] else None,
+        }
+
+    # logs ----------------------------------------------------------------------------------
+    @staticmethod
+    def job_log_text(job: JSON) -> str:
+        lines: list[str] = []
+        for step in job["steps"]:
+            lines.extend(step.get("log", []))
+        return "".join(line + "\n" for line in lines)
+
+    def logs_zip(self, run: JSON, attempt: int) -> bytes:
+        """GitHub's layout: `<n>_<job>.txt` per job and `<job>/<number>_<step>.txt` per step."""
+        buffer = io.BytesIO()
+        jobs = [j for j in run["jobs"] if j["run_attempt"] == attempt]
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for ordinal, job in enumerate(jobs):
+                name = _file_name(job["name"])
+                archive.writestr(f"{ordinal}_{name}.txt", self.job_log_text(job))
+                for step in job["steps"]:
+                    if step.get("log"):
+                        text = "".join(line + "\n" for line in step["log"])
+                        archive.writestr(
+                            f"{name}/{step['number']}_{_file_name(step['name'])}.txt", text
+                        )
+        return buffer.getvalue()
+
+
+def _file_name(name: str) -> str:
+    return name.replace("/", "").replace(":", "")[:90]
+
+
+# routes ---------------------------------------------------------------------------------------
+def register_actions_routes(router: Router, actions: Actions) -> None:
+    r = "/repos/{owner}/{repo}/actions"
+    add = router.add
+    add("GET", f"{r}/workflows", lambda req: _list_workflows(req, actions))
+    add("GET", f"{r}/workflows/{{workflow}}", lambda req: _get_workflow(req, actions))
+    add("POST", f"{r}/workflows/{{workflow}}/dispatches", lambda req: _dispatch(req, actions))
+    add(
+        "GET",
+        f"{r}/workflows/{{workflow}}/runs",
+        lambda req: _list_runs(req, actions, by_workflow=True),
+    )
+    add("GET", f"{r}/runs", lambda req: _list_runs(req, actions, by_workflow=False))
+    add("GET", f"{r}/runs/{{run_id}}", lambda req: _get_run(req, actions))
+    add("DELETE", f"{r}/runs/{{run_id}}", lambda req: _delete_run(req, actions))
+    add("GET", f"{r}/runs/{{run_id}}/attempts/{{attempt}}", lambda req: _get_attempt(req, actions))
+    add("GET", f"{r}/runs/{{run_id}}/jobs", lambda req: _list_jobs(req, actions, attempt=None))
+    add(
+        "GET",
+        f"{r}/runs/{{run_id}}/attempts/{{attempt}}/jobs",
+        lambda req: _list_jobs(req, actions, attempt=req.int_param("attempt")),
+    )
+    add("GET", f"{r}/runs/{{run_id}}/logs", lambda req: _run_logs(req, actions, attempt=None))
+    add(
+        "GET",
+        f"{r}/runs/{{run_id}}/attempts/{{attempt}}/logs",
+        lambda req: _run_logs(req, actions, attempt=req.int_param("attempt")),
+    )
+    add("POST", f"{r}/runs/{{run_id}}/cancel", lambda req: _cancel(req, actions))
+    add("POST", f"{r}/runs/{{run_id}}/force-cancel", lambda req: _cancel(req, actions))
+    add("POST", f"{r}/runs/{{run_id}}/rerun", lambda req: _rerun(req, actions, failed_only=False))
+    add(
+        "POST",
+        f"{r}/runs/{{run_id}}/rerun-failed-jobs",
+        lambda req: _rerun(req, actions, failed_only=True),
+    )
+    add("GET", f"{r}/jobs/{{job_id}}", lambda req: _get_job(req, actions))
+    add("GET", f"{r}/jobs/{{job_id}}/logs", lambda req: _job_logs(req, actions))
+    add("POST", f"{r}/jobs/{{job_id}}/rerun", lambda req: _rerun_job(req, actions))
+
+
+def _list_workflows(req: Request, actions: Actions) -> Response:
+    repo = req.repo
+    files = actions.workflow_files(repo)
+    items = [
+        actions.render_workflow(repo, actions.workflow_record(repo, wf.path), wf) for wf in files
+    ]
+    return req.paginate(items, wrap="workflows")
+
+
+def _get_workflow(req: Request, actions: Actions) -> Response:
+    repo = req.repo
+    record, wf = actions.find_workflow(repo, req.params["workflow"])
+    return Response(200, actions.render_workflow(repo, record, wf))
+
+
+def _dispatch(req: Request, actions: Actions) -> Response:
+    login = req.require_login()
+    data = req.json()
+    repo = req.repo
+    record, wf = actions.find_workflow(repo, req.params["workflow"])
+    ref = data.get("ref")
+    if not isinstance(ref, str) or not ref:
+        raise ApiError(
+            422, 'Invalid request.\n\n"ref" wasn\'t supplied.', documentation_url=DOC_DISPATCH
+        )
+    found = repo.git.resolve_branch_or_tag(ref)
+    if found is None:
+        raise ApiError(422, f"No ref found for: {ref}", documentation_url=DOC_DISPATCH)
+    branch, sha = found
+    # The run uses the workflow file as it is at the dispatched ref.
+    text = repo.git.read_file(sha, wf.path)
+    at_ref = parse_workflow(wf.path, text) if text is not None else wf
+    if not at_ref.dispatchable:
+        raise ApiError(
+            422,
+            "Workflow does not have 'workflow_dispatch' trigger",
+            documentation_url=DOC_DISPATCH,
+        )
+    inputs = data.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise ApiError(
+            422,
+            "Invalid request.\n\nFor 'properties/inputs', \"" + str(inputs) + '" is not an object.',
+            documentation_url=DOC_DISPATCH,
+        )
+    if len(inputs) > MAX_INPUTS:
+        raise ApiError(
+            422,
+            f"you may only define up to {MAX_INPUTS} `inputs` for a workflow_dispatch event",
+            documentation_url=DOC_DISPATCH,
+        )
+    declared = at_ref.inputs
+    unexpected = [k for k in inputs if k not in declared]
+    if unexpected:
+        raise ApiError(
+            422,
+            f"Unexpected inputs provided: {json.dumps(unexpected)}",
+            documentation_url=DOC_DISPATCH,
+        )
+    resolved: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in inputs:
+            value = inputs[name]
+            if (
+                spec.get("type") == "choice"
+                and spec.get("options")
+                and str(value) not in [str(o) for o in spec["options"]]
+            ):
+                raise ApiError(
+                    422,
+                    f"Provided value '{value}' for input '{name}' not in the list of allowed values",
+                    documentation_url=DOC_DISPATCH,
+                )
+            if spec.get("type") == "boolean" and str(value).lower() not in ("true", "false"):
+                raise ApiError(
+                    422,
+                    f"Provided value '{value}' for input '{name}' is not a valid boolean",
+                    documentation_url=DOC_DISPATCH,
+                )
+            resolved[name] = value
+        elif "default" in spec:
+            resolved[name] = spec["default"]
+        elif spec.get("required"):
+            raise ApiError(
+                422, f"Required input '{name}' not provided", documentation_url=DOC_DISPATCH
+            )
+    run = actions.create_run(
+        repo,
+        record,
+        at_ref,
+        event="workflow_dispatch",
+        branch=branch,
+        sha=sha,
+        inputs=resolved,
+        actor=login,
+    )
+    if (
+        data.get("return_run_details") is True
+        or req.headers.get("x-github-api-version") == "2026-03-10"
+    ):
+        return Response(
+            200,
+            {
+                "workflow_run_id": run["id"],
+                "run_url": f"{req.urls.api}/repos/{repo.full_name}/actions/runs/{run['id']}",
+                "html_url": f"{req.urls.web}/{repo.full_name}/actions/runs/{run['id']}",
+            },
+        )
+    return Response(204)
+
+
+def _matches_created(created: str, spec: str) -> bool:
+    """GitHub's date search syntax: >=X, <=X, >X, <X, X..Y, or a date prefix."""
+    if ".." in spec:
+        low, high = spec.split("..", 1)
+        return (low in ("*", "") or created >= _norm(low)) and (
+            high in ("*", "") or created <= _norm(high, end=True)
+        )
+    for op in (">=", "<=", ">", "<"):
+        if spec.startswith(op):
+            value = _norm(spec[len(op) :], end=op in ("<=", ">"))
+            return {
+                ">=": created >= value,
+                "<=": created <= value,
+                ">": created > value,
+                "<": created < value,
+            }[op]
+    return created.startswith(spec)
+
+
+def _norm(value: str, end: bool = False) -> str:
+    value = value.strip().replace("+00:00", "Z")
+    if len(value) == 10:  # a bare date
+        return value + ("T23:59:59Z" if end else "T00:00:00Z")
+    return value
+
+
+_STATUSES = ("queued", "in_progress", "completed", "requested", "waiting", "pending")
+
+
+def _list_runs(req: Request, actions: Actions, *, by_workflow: bool) -> Response:
+    repo = req.repo
+    q = req.query
+    workflow_id = None
+    if by_workflow:
+        workflow_id = actions.find_workflow(repo, req.params["workflow"])[0]["id"]
+    runs = []
+    for run in repo.runs.values():
+        if workflow_id is not None and run["workflow_id"] != workflow_id:
+            continue
+        if q.get("branch") and run["head_branch"] != q["branch"]:
+            continue
+        if q.get("event") and run["event"] != q["event"]:
+            continue
+        if q.get("actor") and run["actor"].lower() != q["actor"].lower():
+            continue
+        if q.get("head_sha") and run["head_sha"] != q["head_sha"]:
+            continue
+        status = q.get("status")
+        if status and (
+            run["status"] != status if status in _STATUSES else run["conclusion"] != status
+        ):
+            continue
+        if q.get("created") and not _matches_created(run["created_at"], q["created"]):
+            continue
+        runs.append(run)
+    runs.sort(key=lambda x: x["id"], reverse=True)
+    return req.paginate([actions.render_run(repo, run) for run in runs], wrap="workflow_runs")
+
+
+def _run(req: Request) -> tuple[RepoState, JSON]:
+    repo = req.repo
+    run = repo.runs.get(req.int_param("run_id"))
+    if run is None:
+        raise not_found(f"{DOC_RUNS}#get-a-workflow-run")
+    return repo, run
+
+
+def _get_run(req: Request, actions: Actions) -> Response:
+    repo, run = _run(req)
+    return Response(200, actions.render_run(repo, run))
+
+
+def _delete_run(req: Request, actions: Actions) -> Response:
+    req.require_login()
+    repo, run = _run(req)
+    if run["status"] != "completed":
+        raise ApiError(403, "Cannot delete a workflow run that is not completed.")
+    del repo.runs[run["id"]]
+    return Response(204)
+
+
+def _attempt(run: JSON, n: int) -> JSON | None:
+    if n == run["run_attempt"]:
+        return None
+    for past in run["attempts"]:
+        if past["run_attempt"] == n:
+            return dict(past)
+    raise not_found()
+
+
+def _get_attempt(req: Request, actions: Actions) -> Response:
+    repo, run = _run(req)
+    attempt = _attempt(run, req.int_param("attempt"))
+    return Response(200, actions.render_run(repo, run, attempt))
+
+
+def _list_jobs(req: Request, actions: Actions, *, attempt: int | None) -> Response:
+    repo, run = _run(req)
+    if attempt is not None:
+        _attempt(run, attempt)
+        jobs = [j for j in run["jobs"] if j["run_attempt"] == attempt]
+    elif req.query.get("filter", "latest") == "all":
+        jobs = list(run["jobs"])
+    else:
+        jobs = [j for j in run["jobs"] if j["run_attempt"] == run["run_attempt"]]
+    return req.paginate([actions.render_job(repo, run, j) for j in jobs], wrap="jobs")
+
+
+def _run_logs(req: Request, actions: Actions, *, attempt: int | None) -> Response:
+    _, run = _run(req)
+    n = attempt or run["run_attempt"]
+    view = _attempt(run, n) or run
+    if view["status"] != "completed":
+        # Logs of a run still going are not there to download yet.
+        raise not_found(
+            "https://docs.github.com/rest/actions/workflow-runs#download-workflow-run-logs"
+        )
+    key = actions.api.downloads.put(actions.logs_zip(run, n), "application/zip", LOG_LINK_SECONDS)
+    location = f"{req.urls.api}/_blobs/{key}/logs_{run['id']}.zip"
+    return Response(302, None, {"Location": location})
+
+
+def _job(req: Request) -> tuple[RepoState, JSON, JSON]:
+    repo = req.repo
+    job_id = req.int_param("job_id")
+    for run in repo.runs.values():
+        for job in run["jobs"]:
+            if job["id"] == job_id:
+                return repo, run, job
+    raise not_found(
+        "https://docs.github.com/rest/actions/workflow-jobs#get-a-job-for-a-workflow-run"
+    )
+
+
+def _get_job(req: Request, actions: Actions) -> Response:
+    repo, run, job = _job(req)
+    return Response(200, actions.render_job(repo, run, job))
+
+
+def _job_logs(req: Request, actions: Actions) -> Response:
+    _, _, job = _job(req)
+    if job["status"] != "completed":
+        raise not_found(
+            "https://docs.github.com/rest/actions/workflow-jobs#download-job-logs-for-a-workflow-run"
+        )
+    text = actions.job_log_text(job).encode()
+    key = actions.api.downloads.put(text, "text/plain; charset=utf-8", LOG_LINK_SECONDS)
+    return Response(302, None, {"Location": f"{req.urls.api}/_blobs/{key}/job-logs.txt"})
+
+
+def _cancel(req: Request, actions: Actions) -> Response:
+    req.require_login()
+    _, run = _run(req)
+    actions.cancel(run)
+    return Response(202, {})
+
+
+def _rerun(req: Request, actions: Actions, *, failed_only: bool) -> Response:
+    req.require_login()
+    repo, run = _run(req)
+    if failed_only and run["status"] == "completed" and run["conclusion"] == "success":
+        raise ApiError(403, "This workflow run cannot be retried")
+    actions.rerun(repo, run, failed_only=failed_only)
+    return Response(201, {})
+
+
+def _rerun_job(req: Request, actions: Actions) -> Response:
+    req.require_login()
+    repo, run, job = _job(req)
+    if job["run_attempt"] != run["run_attempt"]:
+        raise ApiError(403, "This job cannot be retried")
+    actions.rerun(repo, run, only_job=job["id"])
+    return Response(201, {})
