@@ -150,6 +150,7 @@ class _Run:
     timed_out: bool = False
     lingered: bool = False
     result_at: float | None = None
+    exited_at: datetime | None = None
 
 
 @dataclass
@@ -233,6 +234,7 @@ class Watcher:
             run = self.run
             if run is not None and pid == run.pid and run.exit_code is None:
                 run.exit_code = code
+                run.exited_at = utcnow()
                 run.exited.set()
                 self._wake.set()
 
@@ -244,7 +246,8 @@ class Watcher:
         self._wake.set()
 
     def _adopted_exit(self) -> None:
-        if self.run is not None:
+        if self.run is not None and not self.run.exited.is_set():
+            self.run.exited_at = utcnow()
             self.run.exited.set()
         self._wake.set()
 
@@ -588,21 +591,10 @@ class Watcher:
             os.close(self._pidfd)
             self._pidfd = None
         ended = utcnow()
-        self._update(
-            status=status,
-            ended_at=ended,
-            result=self.activity.result,
-            failure_mode=mode,
-        )
         process = self.record.process
         duration = (ended - process.started_at).total_seconds()
-        self._event(
-            "agent.finished",
-            level=20 if status.state is AgentState.COMPLETED else 30,
-            state=status.state.value,
-            error=status.error,
-            failure_mode=mode,
-        )
+        exited = self.run.exited_at if self.run and self.run.exited_at else ended
+        # The metric goes first: whoever sees the final status in the registry finds it there.
         record_metric(
             self.paths.metrics,
             "agent.finished",
@@ -617,7 +609,20 @@ class Watcher:
             cpu_peak=self.peaks.cpu,
             rss_peak=self.peaks.rss,
             open_files_peak=self.peaks.files,
-            exited_at=ended.isoformat(),
+            exited_at=exited.isoformat(),
+        )
+        self._update(
+            status=status,
+            ended_at=ended,
+            result=self.activity.result,
+            failure_mode=mode,
+        )
+        self._event(
+            "agent.finished",
+            level=20 if status.state is AgentState.COMPLETED else 30,
+            state=status.state.value,
+            error=status.error,
+            failure_mode=mode,
         )
         if status.state is AgentState.FAILED and self.spec.config.agents.cleanup_on_failure:
             await asyncio.to_thread(self._cleanup)

@@ -1,0 +1,333 @@
+"""The agent supervisor with real stand-in agents: spawning, limits, and every bad day."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import psutil
+import pytest
+
+from clambake_tui.agents.registry import Registry
+from clambake_tui.agents.supervisor import AgentEventKind, AgentProcessManager
+from clambake_tui.errors import AgentError
+from clambake_tui.metrics import read_events
+from clambake_tui.model import AgentState, Issue
+from clambake_tui.state import Paths
+from tests.fixtures.agents import (
+    agents_config,
+    assert_gone,
+    assert_no_zombies,
+    fast_limits,
+    make_manager,
+    standin_issue,
+    tree_pids,
+)
+from tests.fixtures.common import git
+
+
+async def test_ten_agents_five_at_a_time_each_commit_on_their_own_branch(
+    manager: AgentProcessManager, agent_paths: Paths
+) -> None:
+    issues = [standin_issue(n) for n in range(1, 11)]
+    most_active = 0
+    pending = list(issues)
+    running: dict[str, Issue] = {}
+    finished = []
+    while pending or running:
+        while pending and len(running) < 5:
+            issue = pending.pop(0)
+            process = await manager.spawn_agent(f"agent{issue.number:03d}", issue)
+            running[process.process_id] = issue
+            most_active = max(most_active, len(manager.list_active_agents()))
+        done, _ = await asyncio.wait(
+            [asyncio.ensure_future(manager.wait_finished(pid, timeout=120)) for pid in running],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for task in done:
+            process = task.result()
+            finished.append(process)
+            running.pop(process.process_id)
+        most_active = max(most_active, len(manager.list_active_agents()))
+    assert most_active <= 5
+    assert len(finished) == 10
+    branches = set()
+    for process in finished:
+        assert process.status.state is AgentState.COMPLETED, process.status
+        assert process.branch_name.startswith(f"agent{process.issue_number:03d}/")
+        log = git(agent_paths.root, "log", "--format=%s", f"main..{process.branch_name}")
+        assert f"issue #{process.issue_number}" in log
+        branches.add(process.branch_name)
+    assert len(branches) == 10
+    assert_no_zombies()
+
+
+async def test_a_spawn_over_max_concurrent_is_refused_with_a_clear_message(
+    agent_paths: Paths, tiny_agent
+) -> None:
+    mgr = make_manager(agent_paths, agents_config(tiny_agent), limits=fast_limits(max_concurrent=2))
+    async with mgr:
+        await mgr.spawn_agent("agent001", Issue(1, "one"))
+        await mgr.spawn_agent("agent002", Issue(2, "two"))
+        with pytest.raises(AgentError, match=r"all 2 agent slots are taken .*refused, not queued"):
+            await mgr.spawn_agent("agent003", Issue(3, "three"))
+        assert len(mgr.list_active_agents()) == 2
+        await mgr.terminate_all()
+    assert_no_zombies()
+
+
+async def test_two_processes_spawning_at_once_cannot_both_take_the_last_slot(
+    agent_paths: Paths, tiny_agent
+) -> None:
+    async with make_manager(
+        agent_paths, agents_config(tiny_agent), limits=fast_limits(max_concurrent=1)
+    ) as mgr:
+        script = (
+            "import asyncio, sys\n"
+            "from clambake_tui.agents.issue_source import LocalIssueSource\n"
+            "from clambake_tui.model import Issue\n"
+            "from tests.fixtures.agents import make_manager, agents_config, fast_limits\n"
+            "from clambake_tui.state import Paths\n"
+            "from pathlib import Path\n"
+            "async def main():\n"
+            "    m = make_manager(Paths(Path(sys.argv[1])), agents_config(sys.argv[2]),"
+            " limits=fast_limits(max_concurrent=1))\n"
+            "    try:\n"
+            "        await m.spawn_agent(sys.argv[3], Issue(int(sys.argv[4]), 't'))\n"
+            "        print('spawned')\n"
+            "    except Exception as exc:\n"
+            "        print('refused', exc)\n"
+            "    await m.close()\n"
+            "asyncio.run(main())\n"
+        )
+        import sys
+
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                script,
+                str(agent_paths.root),
+                str(tiny_agent),
+                f"agent00{n}",
+                str(n),
+                stdout=asyncio.subprocess.PIPE,
+                cwd=str(__import__("pathlib").Path(__file__).parent.parent),
+            )
+            for n in (1, 2)
+        ]
+        outputs = [(await p.communicate())[0].decode() for p in procs]
+        assert sorted(o.split()[0] for o in outputs) == ["refused", "spawned"], outputs
+        assert len(mgr.list_active_agents()) == 1
+        await mgr.terminate_all()
+
+
+async def test_disabled_agents_refuse_to_spawn_and_say_why(agent_paths: Paths) -> None:
+    mgr = make_manager(agent_paths, agents_config(enabled=False))
+    with pytest.raises(AgentError, match=r"agents are disabled \(agents.enabled = false\)"):
+        await mgr.spawn_agent("agent001", standin_issue(1))
+    assert mgr.list_agents() == []
+    await mgr.close()
+
+
+async def test_agent_ids_outside_agent001_to_agent999_are_refused(manager) -> None:
+    for bad in ("agent000", "agent1", "agent1000", "bob", "../agent001"):
+        with pytest.raises(AgentError, match=r"use agent001 \.\.\. agent999"):
+            await manager.spawn_agent(bad, standin_issue(1))
+
+
+async def test_the_same_agent_or_issue_cannot_run_twice(agent_paths: Paths, tiny_agent) -> None:
+    async with make_manager(agent_paths, agents_config(tiny_agent)) as mgr:
+        await mgr.spawn_agent("agent001", Issue(1, "one"))
+        with pytest.raises(AgentError, match="agent001 is already running on #1"):
+            await mgr.spawn_agent("agent001", Issue(2, "two"))
+        with pytest.raises(AgentError, match="issue #1 is already being worked by agent001"):
+            await mgr.spawn_agent("agent002", Issue(1, "one"))
+        await mgr.terminate_all()
+
+
+async def test_a_missing_agent_binary_fails_the_spawn_with_the_reason(agent_paths: Paths) -> None:
+    mgr = make_manager(agent_paths, agents_config("/nonexistent/claude"))
+    with pytest.raises(AgentError, match="cannot start /nonexistent/claude: No such file"):
+        await mgr.spawn_agent("agent001", standin_issue(1))
+    [process] = mgr.list_agents()
+    assert process.status.state is AgentState.FAILED
+    assert "spawn failed" in (process.status.error or "")
+    assert not mgr.list_active_agents()
+    await mgr.close()
+
+
+async def test_an_agent_gets_dev_null_as_stdin_its_own_session_and_log_files(
+    agent_paths: Paths, tiny_agent
+) -> None:
+    async with make_manager(agent_paths, agents_config(tiny_agent)) as mgr:
+        process = await mgr.spawn_agent("agent001", Issue(1, "one"))
+        proc = psutil.Process(process.pid)
+        assert proc.cwd() == str(process.worktree)
+        stdin = __import__("os").readlink(f"/proc/{process.pid}/fd/0")
+        assert stdin == "/dev/null"
+        assert __import__("os").getsid(process.pid) == process.pid
+        assert __import__("os").getsid(process.pid) != __import__("os").getsid(0)
+        assert process.log_path.parent.parent == agent_paths.agents
+        env = proc.environ()
+        assert env["CLAMBAKE_AGENT_ID"] == "agent001"
+        assert env["CLAMBAKE_ISSUE"] == "1"
+        await mgr.terminate_all()
+
+
+# ---------------------------------------------------------------- bad days
+
+
+BAD_DAYS = [
+    # mode, expected state, words of the error, failure mode, extra env
+    ("fail", AgentState.FAILED, "stand-in failure", "error", {}),
+    ("auth-error", AgentState.FAILED, "Not logged in", "auth_error", {}),
+    ("crash", AgentState.FAILED, "exited with code 1 without a result", "crash", {}),
+    ("hang", AgentState.FAILED, "timed out after 3 s", "timeout", {}),
+    ("ignore-sigterm", AgentState.FAILED, "timed out after 3 s", "timeout", {}),
+    ("fork-grandchild", AgentState.FAILED, "timed out after 3 s", "timeout", {}),
+    ("linger", AgentState.COMPLETED, None, None, {}),
+    (
+        "flood",
+        AgentState.COMPLETED,
+        None,
+        None,
+        {"CLAMBAKE_STANDIN_FLOOD_RATE": "20000", "CLAMBAKE_STANDIN_FLOOD_SECONDS": "1"},
+    ),
+    ("garbage", AgentState.COMPLETED, None, None, {}),
+]
+
+
+def _descendants(pid: int) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+@pytest.mark.parametrize(("mode", "state", "words", "failure_mode", "env"), BAD_DAYS)
+async def test_each_bad_day_ends_in_the_right_status_with_the_tree_gone(
+    agent_paths: Paths,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    state: AgentState,
+    words: str | None,
+    failure_mode: str | None,
+    env: dict[str, str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    limits = fast_limits(timeout_s=3.0, log_max_bytes=512 * 1024)
+    async with make_manager(agent_paths, limits=limits) as mgr:
+        process = await mgr.spawn_agent("agent001", standin_issue(5, mode))
+        seen_pids: set[int] = {process.pid or 0}
+        record = mgr.record(process.process_id)
+        for _ in range(10):
+            seen_pids |= tree_pids(record) | _descendants(process.pid or 0)
+            await asyncio.sleep(0.05)
+        final = await mgr.wait_finished(process.process_id, timeout=60)
+        assert final.status.state is state, final.status
+        if words:
+            assert words in (final.status.error or ""), final.status.error
+        assert mgr.record(process.process_id).failure_mode == failure_mode
+        assert not tree_pids(mgr.record(process.process_id))
+        assert_gone(seen_pids)
+    assert_no_zombies()
+    finished = [e for e in read_events(agent_paths.metrics) if e["event"] == "agent.finished"]
+    assert finished[-1]["failure_mode"] == failure_mode
+
+
+async def test_terminate_kills_grandchildren_that_left_the_group(
+    manager: AgentProcessManager,
+) -> None:
+    process = await manager.spawn_agent("agent001", standin_issue(3, "fork-grandchild"))
+    # The grandchild reports its pid in a tool result; wait until it is there.
+    grandchild = None
+    for _ in range(200):
+        for line in process.log_path.read_text().splitlines():
+            if '"pid"' in line and "backgroundTaskId" in line:
+                grandchild = json.loads(line)["tool_use_result"]["pid"]
+        if grandchild:
+            break
+        await asyncio.sleep(0.02)
+    assert grandchild, "the stand-in never reported its grandchild"
+    assert __import__("os").getsid(grandchild) != process.pid
+    final = await manager.terminate_agent(process.process_id)
+    assert final.status.state is AgentState.TERMINATED
+    assert_gone([grandchild, process.pid or 0])
+    assert_no_zombies()
+
+
+async def test_terminate_escalates_to_sigkill_after_the_grace(
+    manager: AgentProcessManager,
+) -> None:
+    process = await manager.spawn_agent("agent001", standin_issue(4, "ignore-sigterm"))
+    await asyncio.sleep(0.3)
+    final = await manager.terminate_agent(process.process_id)
+    assert final.status.state is AgentState.TERMINATED
+    assert manager.record(process.process_id).failure_mode == "killed"
+    assert_gone([process.pid or 0])
+    assert_no_zombies()
+
+
+async def test_a_crashing_agent_is_restarted_with_resume_up_to_max_restarts(
+    agent_paths: Paths,
+) -> None:
+    async with make_manager(agent_paths, limits=fast_limits(max_restarts=2)) as mgr:
+        process = await mgr.spawn_agent("agent001", standin_issue(6, "crash"))
+        final = await mgr.wait_finished(process.process_id, timeout=60)
+    assert final.status.state is AgentState.FAILED
+    assert final.restarts == 2
+    restarted = [e for e in read_events(agent_paths.metrics) if e["event"] == "agent.restarted"]
+    assert [e["restarts"] for e in restarted] == [1, 2]
+    assert_no_zombies()
+
+
+async def test_subscribers_get_status_changes_and_log_lines(
+    manager: AgentProcessManager,
+) -> None:
+    queue = manager.subscribe()
+    process = await manager.spawn_agent("agent001", standin_issue(8))
+    await manager.wait_finished(process.process_id, timeout=60)
+    states, lines = [], []
+    deadline = asyncio.get_running_loop().time() + 5
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            event = await asyncio.wait_for(queue.get(), 0.5)
+        except TimeoutError:
+            break
+        if event.kind is AgentEventKind.STATUS:
+            states.append(event.process.status.state)
+        else:
+            lines.extend(event.lines)
+        if states and states[-1] is AgentState.COMPLETED and any("done:" in x for x in lines):
+            break
+    assert states[-1] is AgentState.COMPLETED
+    assert any(line.startswith("Write notes/issue-8.md") for line in lines), lines
+    assert manager.tail(process.process_id, 1)[0].startswith("done: success")
+
+
+async def test_monitor_reports_status_activity_and_resources_of_the_tree(
+    agent_paths: Paths,
+) -> None:
+    async with make_manager(agent_paths) as mgr:
+        process = await mgr.spawn_agent("agent001", standin_issue(9, "hang"))
+        await asyncio.sleep(0.3)
+        status = await mgr.monitor_agent(process.process_id)
+        assert status.status.state in (AgentState.STARTING, AgentState.WORKING)
+        assert status.last_activity is not None
+        assert status.resources.num_processes >= 1
+        assert status.resources.rss_bytes > 0
+        assert status.resources.open_files >= 3
+        await mgr.terminate_all()
+
+
+async def test_the_registry_has_an_entry_for_every_run_readable_by_anyone(
+    manager: AgentProcessManager, agent_paths: Paths
+) -> None:
+    process = await manager.spawn_agent("agent001", standin_issue(10))
+    await manager.wait_finished(process.process_id, timeout=60)
+    data = json.loads(agent_paths.registry.read_text())
+    entry = data["agents"][process.process_id]
+    assert entry["status"]["state"] == "completed"
+    assert Registry(agent_paths).get(process.process_id) is not None
