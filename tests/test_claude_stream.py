@@ -18,6 +18,7 @@ from clambake_tui.agents.claude import (
     build_prompt,
     describe_failure,
     interpret_exit,
+    is_unknown_session,
     last_stderr_line,
     read_log,
     render,
@@ -292,6 +293,9 @@ def test_resuming_an_unknown_session_fails_with_its_error() -> None:
     assert status.error == (
         "No conversation found with session ID: 11111111-2222-4333-8444-555555555555"
     )
+    assert is_unknown_session(event.result)
+    assert not is_unknown_session(parse_file("not-logged-in-2.1.332.jsonl")[-1].result)
+    assert not is_unknown_session(None)
 
 
 # ---------------------------------------------------------------- robustness

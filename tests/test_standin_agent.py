@@ -201,7 +201,10 @@ def test_flood_writes_the_lines_it_was_asked_for_then_succeeds(
         env={"CLAMBAKE_STANDIN_FLOOD_RATE": "4000", "CLAMBAKE_STANDIN_FLOOD_SECONDS": "0.5"},
     )
     assert run.finish() == 0
-    assert sum(1 for e in run.events if e.kind is EventKind.STATUS) == 2000
+    flood = [e for e in run.events if e.summary.startswith("flood line ")]
+    assert len(flood) == 2000
+    assert flood[-1].summary == "flood line 2000 of 2000"
+    assert len({e.message_id for e in flood}) == 1
     assert result_of(run).result is not None
     assert commits(git_repo)[0] == "Update notes/issue-2.md for issue #2"
 
@@ -377,3 +380,12 @@ def _in_session(pid: int, sid: int) -> bool:
         return os.getsid(pid) == sid
     except OSError:
         return False
+
+
+def test_help_and_version_answer_like_the_real_cli(git_repo: Path) -> None:
+    helped = run_plain("--help", cwd=git_repo)
+    assert helped.returncode == 0
+    assert "standin-mode" in helped.stdout
+    version = run_plain("--version", cwd=git_repo)
+    assert version.returncode == 0
+    assert version.stdout == "2.1.332-standin (Claude Code stand-in)\n"

@@ -31,6 +31,7 @@ __all__ = [
     "render",
     "describe_failure",
     "interpret_exit",
+    "is_unknown_session",
 ]
 
 # A stream-json line is parsed whole up to this size; a longer one is skipped (memory stays
@@ -817,6 +818,14 @@ def render(event: StreamEvent) -> str | None:
     if not line:
         return None
     return f"  [sub-agent] {line}" if event.subagent else line
+
+
+def is_unknown_session(result: AgentResult | None) -> bool:
+    """A `--resume` of a conversation Claude Code does not have (it was never saved, e.g. the
+    first run died before its first message): a restart must start a new `--session-id`."""
+    if result is None or result.succeeded:
+        return False
+    return any("No conversation found" in text for text in (*result.errors, result.text or ""))
 
 
 def _format_timeout(seconds: float) -> str:

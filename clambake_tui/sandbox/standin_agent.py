@@ -257,7 +257,7 @@ class _Agent:
         self.started = time.monotonic()
         self.turns = 0
         self.cost = 0.0
-        self._message_id = ""
+        self.message_id = ""
         self._tool_count = 0
 
     # -- pacing and plumbing
@@ -307,7 +307,7 @@ class _Agent:
         """Start one API message: its blocks arrive as lines sharing one message id."""
         self.turns += 1
         self.cost += 0.0123
-        self._message_id = "msg_standin_" + os.urandom(10).hex()
+        self.message_id = "msg_standin_" + os.urandom(10).hex()
 
     def _assistant(self, block: dict[str, Any], **extra: Any) -> None:
         self.emit(
@@ -315,7 +315,7 @@ class _Agent:
                 "type": "assistant",
                 "message": {
                     "model": self.model,
-                    "id": self._message_id,
+                    "id": self.message_id,
                     "type": "message",
                     "role": "assistant",
                     "content": [block],
@@ -554,7 +554,7 @@ def _crash(agent: _Agent, out: _Out) -> int:
     agent.say("Starting on the task.")
     agent.tool("Read", {"file_path": os.path.join(agent.cwd, "README.md")})
     # Die in the middle of writing a line, as a process killed by the OOM killer would.
-    out.raw(b'{"type":"assistant","message":{"id":"' + agent._message_id.encode())
+    out.raw(b'{"type":"assistant","message":{"id":"' + agent.message_id.encode())
     sys.stderr.write("Error: stand-in crash (mode crash)\n    at standin (standin.js:1:1)\n")
     sys.stderr.flush()
     return 1
@@ -623,34 +623,42 @@ def _reap() -> None:
 
 
 def _flood(agent: _Agent, issue: int | None, prompt: str) -> int:
+    """Assistant text lines (one API message, as a long streamed answer) at a steady rate."""
     rate = max(1.0, _number(os.environ.get("CLAMBAKE_STANDIN_FLOOD_RATE"), 1000.0))
     seconds = max(0.0, _number(os.environ.get("CLAMBAKE_STANDIN_FLOOD_SECONDS"), 5.0))
     total = int(rate * seconds)
     agent.new_message()
     agent.say(f"Printing {total} lines at {rate:g} lines/s.")
+    marker = "@@FLOOD@@"
+    template = json.dumps(
+        {
+            "type": "assistant",
+            "message": {
+                "model": agent.model,
+                "id": agent.message_id,
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": marker}],
+                "usage": {"input_tokens": 1200, "output_tokens": 60},
+            },
+            "parent_tool_use_id": None,
+            "session_id": agent.session_id,
+        }
+    ).encode()
+    head, tail = template.split(marker.encode())
     start = time.monotonic()
     sent = 0
     while sent < total:
         due = min(total, int((time.monotonic() - start) * rate) + 1)
-        lines = []
-        for n in range(sent, due):
-            lines.append(
-                json.dumps(
-                    {
-                        "type": "system",
-                        "subtype": "status",
-                        "status": "requesting",
-                        "detail": f"flood line {n + 1} of {total}",
-                        "session_id": agent.session_id,
-                    }
-                ).encode()
-                + b"\n"
+        if due > sent:
+            agent.out.raw(
+                b"".join(
+                    head + f"flood line {n} of {total}".encode() + tail + b"\n"
+                    for n in range(sent + 1, due + 1)
+                )
             )
-        if lines:
-            agent.out.raw(b"".join(lines))
             sent = due
-        next_at = start + sent / rate
-        time.sleep(max(0.0, next_at - time.monotonic()))
+        time.sleep(max(0.0, start + sent / rate - time.monotonic()))
     return _do_the_work(agent, prompt, issue)
 
 
@@ -673,6 +681,12 @@ def _garbage(agent: _Agent, issue: int | None, prompt: str) -> int:
 
 def _run(argv: list[str]) -> int:
     options, positionals = _parse_args(argv)
+    if options.get("-h") or options.get("--help"):
+        sys.stdout.write(__doc__ or "")
+        return 0
+    if options.get("-v") or options.get("--version"):
+        sys.stdout.write(f"{STANDIN_VERSION} (Claude Code stand-in)\n")
+        return 0
     output_format = options.get("--output-format")
     if not isinstance(output_format, str):
         output_format = "text"
