@@ -1,0 +1,149 @@
+"""GitHub, Actions, bundling and end-to-end metrics read back from the real client, trigger,
+bundler, landing and supervisor, against the GitHub emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from clambake_tui.bundling.trigger import BundlePath, dispatch_bundling, trigger_bundle
+from clambake_tui.config import Config, load_config
+from clambake_tui.github.client import GitHubClient
+from clambake_tui.metrics import collect_metrics, read_events
+from clambake_tui.model import AgentState, Issue
+from clambake_tui.sandbox.emulator import Emulator
+from clambake_tui.sandbox.emulator.faults import Fault
+from clambake_tui.sandbox.setup import SandboxLayout
+from clambake_tui.state import Paths
+from tests.fixtures.agents import make_manager
+from tests.fixtures.emulator import EMULATOR_OWNER, EMULATOR_REPO
+from tests.fixtures.github import FAST_GITHUB_SETTINGS
+
+
+async def recorded(paths: Paths, event: str, count: int, timeout: float = 60.0) -> None:
+    """Wait until `count` `event`s are in the metrics file (work done by other processes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while sum(e["event"] == event for e in read_events(paths.metrics)) < count:
+        assert loop.time() < deadline, f"fewer than {count} {event} events recorded"
+        await asyncio.sleep(0.05)
+
+
+def sandbox_client(layout: SandboxLayout, paths: Paths) -> GitHubClient:
+    return GitHubClient(
+        layout.owner,
+        layout.repo,
+        api_url=layout.url,
+        token=layout.token,
+        settings=FAST_GITHUB_SETTINGS,
+        metrics_path=paths.metrics,
+        default_branch="main",
+    )
+
+
+def sandbox_config(layout: SandboxLayout, **overrides: str) -> Config:
+    return load_config(layout.config_path, env=overrides)
+
+
+async def test_api_requests_304s_and_rate_limit_match_what_github_saw(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    number = emulator.add_issue("Count words", "body", ["route:ready"])
+    paths = Paths(tmp_path / "state-root")
+    async with GitHubClient(
+        EMULATOR_OWNER,
+        EMULATOR_REPO,
+        api_url=emulator.url,
+        token=emulator.token,
+        settings=FAST_GITHUB_SETTINGS,
+        metrics_path=paths.metrics,
+    ) as client:
+        emulator.clear_requests()
+        for _ in range(3):
+            await client.get_issue(number)  # the 2nd and 3rd are conditional: 304
+        await client.list_issues()
+    seen = emulator.requests
+    g = collect_metrics(paths).github
+    assert g.api_requests == len(seen) == 4
+    assert g.api_not_modified == sum(r.status == 304 for r in seen) == 2
+    assert g.rate_limit_remaining == emulator.rate_limit_remaining()
+
+
+async def test_a_dispatch_records_success_and_trigger_to_run_visible_latency(
+    sandbox: SandboxLayout,
+) -> None:
+    paths = Paths(sandbox.work)
+    config = sandbox_config(sandbox)
+    async with sandbox_client(sandbox, paths) as client:
+        result = await dispatch_bundling(client, config, False, True)
+    assert result.run is not None
+    g = collect_metrics(paths).github
+    assert (g.dispatches, g.dispatches_ok, g.trigger_success_rate) == (1, 1, 1.0)
+    assert g.trigger_latency.count == 1
+    assert g.trigger_latency.avg == round(result.seconds_to_visible or -1, 3)
+    assert sandbox.emulator is not None
+    sandbox.emulator.wait_for_run(result.run.id, timeout=60)
+
+
+async def test_actions_down_counts_a_failed_trigger_and_a_local_fallback(
+    sandbox: SandboxLayout,
+) -> None:
+    assert sandbox.emulator is not None
+    sandbox.emulator.add_fault(Fault.burst(503, times=None, method="POST", path="/dispatches"))
+    paths = Paths(sandbox.work)
+    paths.ensure_state()
+    config = sandbox_config(sandbox)
+    async with sandbox_client(sandbox, paths) as client:
+        outcome = await trigger_bundle(
+            client,
+            sandbox.work,
+            config,
+            force=True,
+            lock_dir=paths.locks,
+            metrics_file=paths.metrics,
+        )
+    assert outcome.path is BundlePath.LOCAL
+    g = collect_metrics(paths).github
+    assert (g.dispatches, g.dispatches_ok, g.trigger_success_rate) == (1, 0, 0.0)
+    assert g.trigger_latency.count == 0
+    assert (g.bundle_runs, g.local_fallbacks, g.actions_runs) == (1, 1, 0)
+    assert g.bundle_runs_ok == 1 and g.bundle_success_rate == 1.0
+    assert g.bundle_duration.count == 1 and (g.bundle_duration.avg or -1) >= 0
+
+
+async def test_agent_exit_to_push_to_bundle_pr_is_measured_end_to_end(
+    sandbox: SandboxLayout,
+) -> None:
+    """A stand-in agent finishes; its watcher lands it (push, labels, comment) and, Actions being
+    off, the train leaves locally at once (one-minute schedule) with a bundle PR."""
+    assert sandbox.emulator is not None
+    paths = Paths(sandbox.work)
+    config = sandbox_config(
+        sandbox,
+        CLAMBAKE_GITHUB_ACTIONS__ENABLED="false",
+        CLAMBAKE_BUNDLING__SCHEDULE_MINUTES="1",
+    )
+    number = sandbox.issue_numbers[0]
+    issue = Issue(
+        number=number, title="Count words case-insensitively", body="standin-mode: succeed"
+    )
+    manager = make_manager(paths, config)
+    await manager.start()
+    try:
+        process = await manager.spawn_agent("agent001", issue)
+        done = await manager.wait_finished(process.process_id, timeout=60)
+    finally:
+        await manager.close()
+    assert done.status.state is AgentState.COMPLETED
+    await recorded(paths, "bundle.pr_created", 1)
+    await recorded(paths, "bundle.run", 1)
+
+    m = collect_metrics(paths)
+    e = m.end_to_end
+    assert (e.pushed, e.in_pr) == (1, 1)
+    assert e.exit_to_push.count == 1 and (e.exit_to_push.avg or -1) >= 0
+    assert e.push_to_pr.count == 1 and (e.push_to_pr.avg or -1) >= 0
+    assert (e.exit_to_pr.avg or -1) >= (e.push_to_pr.avg or 0)
+    assert (m.github.local_fallbacks, m.github.bundle_runs_ok) == (1, 1)
+    prs = [p for p in sandbox.emulator.pulls() if f"#{number}" in str(p.get("body"))]
+    assert len(prs) == 1
