@@ -389,3 +389,24 @@ def test_help_and_version_answer_like_the_real_cli(git_repo: Path) -> None:
     version = run_plain("--version", cwd=git_repo)
     assert version.returncode == 0
     assert version.stdout == "2.1.332-standin (Claude Code stand-in)\n"
+
+
+def test_works_in_a_git_worktree_on_the_agents_branch(spawn_standin, git_repo: Path) -> None:
+    worktree = git_repo.parent / "wt-agent001-6"
+    git(git_repo, "worktree", "add", "-q", "-b", "agent001/6-notes", str(worktree), "main")
+    run = spawn_standin("Issue #6: notes", cwd=worktree)
+    assert run.finish() == 0
+    assert git(worktree, "log", "-1", "--format=%s", "agent001/6-notes") == (
+        "Update notes/issue-6.md for issue #6"
+    )
+    assert git(git_repo, "log", "-1", "--format=%s", "main") == "initial commit"
+    assert not (git_repo / "notes").exists()
+
+
+def test_the_delay_flag_paces_the_events(spawn_standin) -> None:
+    run = spawn_standin("Issue #1: x", "--standin-delay", "0.1")
+    assert run.finish() == 0
+    result = result_of(run).result
+    assert result is not None and result.duration_ms is not None
+    # Seven pauses between the events of a successful run, each at least the delay.
+    assert result.duration_ms >= 700
