@@ -194,6 +194,9 @@ def label_payload(api: str, full_name: str, label_id: int, label: JSON) -> JSON:
         "color": label["color"],
         "default": label.get("default", False),
         "description": label.get("description"),
+        # In GitHub's current schema; never set here (nothing archives labels).
+        "archived_at": None,
+        "archived_by": None,
     }
 
 
