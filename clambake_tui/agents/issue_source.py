@@ -94,4 +94,3 @@ class GitHubIssueSource:
                     await gh.remove_assignees(issue.number, [login])
         except (ClambakeError, NotImplementedError, OSError) as exc:
             log.warning("cannot give back the claim on issue %s: %s", issue.number, exc)
-

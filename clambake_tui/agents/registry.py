@@ -281,14 +281,22 @@ class Registry:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         try:
-            with self._lock:
-                yield
+            self._lock.acquire()
         except Timeout:
             raise StateError(
                 f"the agent registry is locked by another clambake process for over "
                 f"{LOCK_TIMEOUT_S:g} s ({self._lock.lock_file}); retry, or remove that file if "
                 "no clambake process is running"
             ) from None
+        except OSError as exc:
+            raise StateError(
+                f"cannot lock the agent registry ({self._lock.lock_file}): "
+                f"{exc.strerror or exc}; .clambake/ must be writable"
+            ) from exc
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[dict[str, AgentRecord]]:
@@ -300,9 +308,7 @@ class Registry:
                 records = self._rebuild(str(exc))
             before = dict(records)
             yield records
-            changed = [
-                pid for pid, rec in records.items() if before.get(pid) is not rec
-            ]
+            changed = [pid for pid, rec in records.items() if before.get(pid) is not rec]
             if changed or set(before) != set(records):
                 self._write(records, changed)
 

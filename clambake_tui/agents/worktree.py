@@ -115,7 +115,8 @@ def find_issue_branch(root: Path, issue_number: int) -> tuple[str, bool] | None:
             "for-each-ref",
             "--sort=-committerdate",
             "--format=%(refname)",
-            f"{prefix}agent*",
+            # `*` would not cross the '/' of agent001/12-x: list the prefix, match below.
+            prefix,
             check=False,
         )
         for ref in out.splitlines():
