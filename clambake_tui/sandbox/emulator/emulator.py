@@ -301,6 +301,20 @@ class Emulator:
                 raise TimeoutError(f"run {run_id} still {run['status']} after {timeout} s")
             time.sleep(0.02)
 
+    def comments(self, number: int, *, repo: str | None = None) -> list[str]:
+        """The bodies of an issue's comments, oldest first."""
+        with self.store.lock:
+            return [c["body"] for c in self.store.issue(self._repo(repo), number)["comments"]]
+
+    def job_log(self, job_id: int, *, repo: str | None = None) -> str:
+        """A job's whole log as the job-logs endpoint serves it (so far, even while it runs)."""
+        with self.store.lock:
+            for run in self._repo(repo).runs.values():
+                for job in run["jobs"]:
+                    if job["id"] == job_id:
+                        return self.actions.job_log_text(job)
+        raise LookupError(f"no job {job_id}")
+
     @property
     def requests(self) -> list[RequestRecord]:
         """Every request served so far, in order."""

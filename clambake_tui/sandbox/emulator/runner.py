@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -318,17 +319,19 @@ def _run_step(
     for path in (summary, output_file, env_file):
         path.write_text("")
     (ctx.workspace / "_temp").mkdir(exist_ok=True)
+    # Each step gets its own file-command files, as on GitHub; a step's explicit env wins.
     step_env = {
         **env,
-        **spec.env,
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_OUTPUT": str(output_file),
         "GITHUB_ENV": str(env_file),
+        **spec.env,
     }
-    shown = " ".join(spec.argv)
+    shown = _shown_command(spec).splitlines() or [""]
     with store.lock:
-        step["log"].append(log_line(f"##[group]Run {shown}"))
-        step["log"].append(log_line(shown))
+        # As GitHub prints a `run:` step: its first line in the group title, then the script.
+        step["log"].append(log_line(f"##[group]Run {shown[0]}"))
+        step["log"].extend(log_line(line) for line in shown)
         step["log"].append(log_line("##[endgroup]"))
     cwd = workspace / spec.cwd if spec.cwd else workspace
     try:
@@ -417,6 +420,17 @@ def read_file_commands(path: Path) -> dict[str, str]:
             values[name] = value
         i += 1
     return values
+
+
+def _shown_command(spec: StepSpec) -> str:
+    """The script of `bash -c SCRIPT` style steps, else the command line."""
+    assert spec.argv is not None
+    if spec.display is not None:
+        return spec.display
+    argv = list(spec.argv)
+    if "-c" in argv[:-1] and argv.index("-c") == len(argv) - 2:
+        return argv[-1]
+    return shlex.join(argv)
 
 
 def _pump(proc: subprocess.Popen[bytes], step: JSON, store: Store) -> None:

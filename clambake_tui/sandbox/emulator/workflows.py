@@ -48,6 +48,7 @@ class StepSpec:
     id: str | None = None  # its outputs ($GITHUB_OUTPUT) are then visible to later `when`s
     # Run only if this says so, given the outputs of earlier steps by id (`if:` in YAML).
     when: Callable[[Mapping[str, Mapping[str, str]]], bool] | None = None
+    display: str | None = None  # what the log shows as the command (default: the script/argv)
 
 
 @dataclass(frozen=True, slots=True)
