@@ -286,13 +286,68 @@ def test_unreachable_network_shows_retries_then_fails_with_the_connection_error(
     assert status.error.startswith("API Error: Connection refused")
 
 
+def test_a_whole_real_run_2_1_332_against_the_scripted_api_reads_as_a_success() -> None:
+    events = parse_file("scripted-success-2.1.332.jsonl")
+    shown = [line for line in map(render, events) if line]
+    assert shown == [
+        "started: claude-opus-5-5 (Claude Code 2.1.332)",
+        "I'll create hello.txt.",
+        "Write hello.txt",
+        "Bash: git add hello.txt && git commit -m 'Add hello.txt'",
+        "Done: created hello.txt and committed it.",
+        shown[-1],
+    ]
+    assert shown[-1].startswith("done: success, 3 turns, ")
+    # A commit made by a tool shows as a system event this version added.
+    assert any(e.raw_type == "system/vcs_state_changed" for e in events)
+    activity = activity_of(events)
+    assert interpret_exit(activity.result, 0).state is AgentState.COMPLETED
+    assert activity.current_tool is None
+
+
+@pytest.mark.parametrize(
+    ("name", "retry", "message"),
+    [
+        (
+            "http-401-invalid-key",
+            "retrying API (attempt 1/2): authentication_failed (HTTP 401)",
+            "Invalid API key · Fix external API key",
+        ),
+        (
+            "http-429-rate-limited",
+            "retrying API (attempt 1/2): rate_limit (HTTP 429)",
+            "API Error: Request rejected (429) · Number of request tokens has exceeded your "
+            "per-minute rate limit",
+        ),
+        (
+            "http-529-overloaded",
+            "retrying API (attempt 1/2): overloaded (HTTP 529)",
+            "API Error: Repeated 529 Overloaded errors.",
+        ),
+        (
+            "http-400-invalid-request",
+            None,
+            "API Error: 400 model: claude-nonexistent is not a valid model",
+        ),
+    ],
+)
+def test_api_errors_read_as_failures_with_claude_codes_message(
+    name: str, retry: str | None, message: str
+) -> None:
+    events = parse_file(f"{name}-2.1.332.jsonl")
+    retries = [e.summary for e in events if e.kind is EventKind.API_RETRY]
+    assert retries[:1] == ([retry] if retry else [])
+    activity = activity_of(events)
+    status = interpret_exit(activity.result, 1)
+    assert status.state is AgentState.FAILED
+    assert status.error is not None and status.error.startswith(message)
+
+
 def test_resuming_an_unknown_session_fails_with_its_error() -> None:
     (event,) = parse_file("resume-unknown-session-2.1.332.jsonl")
     assert event.result is not None
     status = interpret_exit(event.result, 1)
-    assert status.error == (
-        "No conversation found with session ID: 11111111-2222-4333-8444-555555555555"
-    )
+    assert status.error == f"No conversation found with session ID: {event.session_id}"
     assert is_unknown_session(event.result)
     assert not is_unknown_session(parse_file("not-logged-in-2.1.332.jsonl")[-1].result)
     assert not is_unknown_session(None)

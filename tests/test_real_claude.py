@@ -3,6 +3,7 @@ fast, with its own words, and leave nothing behind; and it must accept our comma
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -23,7 +24,8 @@ from clambake_tui.agents.claude import (
 )
 from clambake_tui.config import AgentsConfig
 from clambake_tui.model import AgentState, Issue, ProcessStatus
-from tests.fixtures.claude import real_claude_path
+from tests.fixtures.claude import ApiFailure, ScriptedAnthropicAPI, real_claude_path
+from tests.fixtures.common import git
 
 CLAUDE, WHY_MISSING = real_claude_path()
 
@@ -54,7 +56,7 @@ def bare_environment(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_agent(
-    tmp_path: Path, git_repo: Path, env: dict[str, str], *, session_id: str, resume: bool = False
+    tmp_path: Path, cwd: Path, env: dict[str, str], *, session_id: str, resume: bool = False
 ) -> tuple[ProcessStatus, Path, Path]:
     """Spawn the real CLI as the supervisor does and judge how it ended."""
     issue = Issue(number=3, title="Add a hello file", body="Create hello.txt containing hello.")
@@ -65,7 +67,7 @@ def run_agent(
     with stdout_log.open("wb") as out, stderr_log.open("wb") as err:
         process = subprocess.Popen(
             command,
-            cwd=git_repo,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -177,3 +179,48 @@ def test_reusing_a_session_id_fails_with_the_clis_stderr_message(
         f"exited with code 1 without a result: Error: Session ID {session} is already in use."
     )
     assert stdout_log.read_bytes() == b""
+
+
+def test_a_whole_run_against_a_scripted_api_completes_with_a_commit_on_the_agents_branch(
+    tmp_path: Path, git_repo: Path, origin_repo: Path, anthropic_api: ScriptedAnthropicAPI
+) -> None:
+    worktree = tmp_path / "worktrees" / "agent001-3"
+    branch = "agent001/3-add-a-hello-file"
+    git(git_repo, "worktree", "add", "-q", "-b", branch, str(worktree), "main")
+    anthropic_api.workdir = worktree
+    env = bare_environment(tmp_path / "home", **anthropic_api.environment())
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        env[name] = os.environ[name]
+    status, stdout_log, _ = run_agent(tmp_path, worktree, env, session_id=str(uuid.uuid4()))
+    assert status.state is AgentState.COMPLETED, status
+    assert status.exit_code == 0
+    assert (worktree / "hello.txt").read_text() == "hello\n"
+    assert git(worktree, "log", "-1", "--format=%s", branch) == "Add hello.txt"
+    assert git(git_repo, "log", "-1", "--format=%s", "main") == "initial commit"
+    assert git(origin_repo, "branch", "--list", branch) == "", "nothing was pushed"
+    activity = read_log(stdout_log)
+    assert activity.result is not None and activity.result.num_turns == 3
+    # The model was asked three times (write, commit, done), with our prompt.
+    agent_turns = [r for r in anthropic_api.requests if r.get("tools")]
+    assert len(agent_turns) == 3
+    assert "issue #3: Add a hello file" in json.dumps(agent_turns[0]["messages"])
+
+
+def test_an_overloaded_api_fails_with_claude_codes_message(
+    tmp_path: Path, git_repo: Path, anthropic_api: ScriptedAnthropicAPI
+) -> None:
+    anthropic_api.failure = ApiFailure(529, "overloaded_error", "Overloaded")
+    env = bare_environment(
+        tmp_path / "home", **anthropic_api.environment(CLAUDE_CODE_MAX_RETRIES="1")
+    )
+    status, stdout_log, _ = run_agent(tmp_path, git_repo, env, session_id=str(uuid.uuid4()))
+    assert status.state is AgentState.FAILED
+    assert status.error is not None
+    assert status.error.startswith("API Error: ")
+    assert "529" in status.error
+    assert read_log(stdout_log).api_retries == 1
