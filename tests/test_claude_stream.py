@@ -632,6 +632,16 @@ def test_read_log_finds_the_result_of_a_finished_agent(tmp_path: Path) -> None:
     assert read_log(tmp_path / "missing.log").result is None
 
 
+def test_read_log_window_starting_on_a_line_boundary_keeps_that_line(tmp_path: Path) -> None:
+    log = tmp_path / "agent.stdout.log"
+    first = line({"type": "system", "subtype": "init", "session_id": SESSION})
+    last = line({"type": "result", "subtype": "success", "is_error": False})
+    log.write_bytes(first + last)
+    assert read_log(log, max_bytes=len(last)).result is not None
+    assert read_log(log, max_bytes=len(last) - 1).result is None  # cut: skipped, not misread
+    assert read_log(log, max_bytes=len(last) + 1).events == 1
+
+
 def test_last_stderr_line_gives_the_refusal(tmp_path: Path) -> None:
     err = tmp_path / "agent.stderr.log"
     err.write_text(f"noise\nError: Session ID {SESSION} is already in use.\n\n")

@@ -764,8 +764,9 @@ def read_log(path: Path, *, max_bytes: int | None = None) -> AgentActivity:
         at = datetime.fromtimestamp(stat.st_mtime, UTC)
         parser = StreamParser()
         if max_bytes is not None and stat.st_size > max_bytes:
-            handle.seek(stat.st_size - max_bytes)
-            handle.readline()  # the rest of a line cut by the window
+            handle.seek(stat.st_size - max_bytes - 1)
+            if handle.read(1) != b"\n":
+                handle.readline()  # the rest of a line cut by the window
         while chunk := handle.read(1024 * 1024):
             _apply_all(activity, parser.feed(chunk), at)
         _apply_all(activity, parser.finish(), at)
