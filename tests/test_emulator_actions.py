@@ -141,6 +141,14 @@ def test_dispatch_answers_204_or_200_with_run_details(gh: httpx.Client, workflow
             {"inputs": {"level": "1", "flavour": "bland"}},
             "Provided value 'bland' for input 'flavour' not in the list of allowed values",
         ),
+        (
+            {"inputs": {"level": "1", "verbose": "yes"}},
+            "Provided value 'yes' for input 'verbose' not in the list of allowed values",
+        ),
+        (
+            {"inputs": {"level": "1", "verbose": True}},
+            "Invalid request.\n\nFor 'properties/verbose', true is not a string.",
+        ),
     ],
 )
 def test_dispatch_validation_errors_are_422_with_githubs_messages(
@@ -355,7 +363,7 @@ def test_steps_get_the_run_environment_and_a_checkout_of_the_ref(
         "workflow_dispatch",
         "True",
     ]
-    assert seen[0].inputs == {"level": "7", "flavour": "plain", "verbose": False}
+    assert seen[0].inputs == {"level": "7", "flavour": "plain", "verbose": "false"}
     steps = {s["name"]: s["conclusion"] for s in emulator.jobs(run_id)[0]["steps"]}
     assert (steps["If 42"], steps["If 43"]) == ("success", "skipped")
 

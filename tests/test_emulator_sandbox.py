@@ -68,7 +68,7 @@ def test_the_bundling_workflow_runs_clambake_bundle_against_the_emulator(
     gh = httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.token}"})
     resp = gh.post(
         "/repos/clambake/sandbox/actions/workflows/clambake-bundling.yml/dispatches",
-        json={"ref": "main", "inputs": {"dry_run": True}, "return_run_details": True},
+        json={"ref": "main", "inputs": {"dry_run": "true"}, "return_run_details": True},
     )
     assert resp.status_code == 200, resp.text
     run = emu.wait_for_run(resp.json()["workflow_run_id"], timeout=120)

@@ -586,6 +586,14 @@ def _dispatch(req: Request, actions: Actions) -> Response:
             f"you may only define up to {MAX_INPUTS} `inputs` for a workflow_dispatch event",
             documentation_url=DOC_DISPATCH,
         )
+    for name, value in inputs.items():
+        if not isinstance(value, str):
+            # Input values travel as strings ("true", not true), whatever the input's type.
+            raise ApiError(
+                422,
+                f"Invalid request.\n\nFor 'properties/{name}', {_ruby(value)} is not a string.",
+                documentation_url=DOC_DISPATCH,
+            )
     declared = at_ref.inputs
     unexpected = [k for k in inputs if k not in declared]
     if unexpected:
@@ -608,15 +616,15 @@ def _dispatch(req: Request, actions: Actions) -> Response:
                     f"Provided value '{value}' for input '{name}' not in the list of allowed values",
                     documentation_url=DOC_DISPATCH,
                 )
-            if spec.get("type") == "boolean" and str(value).lower() not in ("true", "false"):
+            if spec.get("type") == "boolean" and value not in ("true", "false"):
                 raise ApiError(
                     422,
-                    f"Provided value '{value}' for input '{name}' is not a valid boolean",
+                    f"Provided value '{value}' for input '{name}' not in the list of allowed values",
                     documentation_url=DOC_DISPATCH,
                 )
             resolved[name] = value
         elif "default" in spec:
-            resolved[name] = spec["default"]
+            resolved[name] = _input_string(spec["default"])
         elif spec.get("required"):
             raise ApiError(
                 422, f"Required input '{name}' not provided", documentation_url=DOC_DISPATCH
@@ -644,6 +652,20 @@ def _dispatch(req: Request, actions: Actions) -> Response:
             },
         )
     return Response(204)
+
+
+def _ruby(value: Any) -> str:
+    """A JSON value as GitHub's validation messages spell it."""
+    if value is None:
+        return "nil"
+    return json.dumps(value)
+
+
+def _input_string(value: Any) -> str:
+    """Inputs as the run's event payload holds them: strings, booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _matches_created(created: str, spec: str) -> bool:
