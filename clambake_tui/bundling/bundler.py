@@ -412,7 +412,10 @@ class Bundler:
         created: list[PullRequest] = []
         reused: list[PullRequest] = []
         open_by_head = {pr.head: pr for pr in pulls if pr.state == "open"}
-        for planned in plan.prs:
+        # Conflict PRs first: a run that dies after them but before the bundle PR leaves the
+        # bundle's issues queued for the next run, which then rebuilds the same bundle.
+        ordered = sorted(plan.prs, key=lambda p: p.kind is not PRKind.CONFLICT)
+        for planned in ordered:
             pr, is_new = await self._open(planned, base, open_by_head, heads)
             (created if is_new else reused).append(pr)
             if is_new:
