@@ -583,7 +583,12 @@ class GitHubClient:
             )
         }
         since = datetime.now(UTC) - _CLOCK_SLACK
-        body: dict[str, Any] = {"ref": ref, "inputs": dict(inputs), "return_run_details": True}
+        # Input values travel as strings, as `gh workflow run` sends them: GitHub has refused
+        # JSON booleans for inputs ("true is not a string"), and "true"/"false" always work.
+        values = {
+            k: ("true" if v else "false") if isinstance(v, bool) else v for k, v in inputs.items()
+        }
+        body: dict[str, Any] = {"ref": ref, "inputs": values, "return_run_details": True}
 
         async def send() -> Reply:
             return await self._send(
