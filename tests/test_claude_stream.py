@@ -343,6 +343,16 @@ def test_api_errors_read_as_failures_with_claude_codes_message(
     assert status.error is not None and status.error.startswith(message)
 
 
+def test_a_refused_command_shows_as_permission_denied_and_the_run_goes_on() -> None:
+    events = parse_file("permission-denied-2.1.332.jsonl")
+    shown = [line for line in map(render, events) if line]
+    assert "permission denied: Bash: This command requires approval" in shown
+    assert "tool error: This command requires approval" in shown
+    activity = activity_of(events)
+    assert activity.permission_denials == 1
+    assert interpret_exit(activity.result, 0).state is AgentState.COMPLETED
+
+
 def test_resuming_an_unknown_session_fails_with_its_error() -> None:
     (event,) = parse_file("resume-unknown-session-2.1.332.jsonl")
     assert event.result is not None

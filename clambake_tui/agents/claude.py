@@ -482,6 +482,20 @@ class StreamParser:
                 session_id=session,
                 raw_type=raw_type,
             )
+        if subtype == "permission_denied":
+            tool = _str(obj, "tool_name") or "a tool"
+            reason = _str(obj, "message") or _str(obj, "decision_reason") or ""
+            summary = f"permission denied: {tool}" + (f": {_first_line(reason)}" if reason else "")
+            return StreamEvent(
+                EventKind.SYSTEM,
+                _cut(_clean(summary), SUMMARY_CHARS),
+                tool=tool,
+                text=reason or None,
+                is_error=True,
+                session_id=session,
+                tool_use_id=_str(obj, "tool_use_id"),
+                raw_type=raw_type,
+            )
         name = _cut(_clean(subtype or "event"), 60)
         return StreamEvent(
             EventKind.SYSTEM, f"system: {name}", session_id=session, raw_type=raw_type
@@ -686,6 +700,7 @@ class AgentActivity:
     cwd: str | None = None
     events: int = 0
     noise_lines: int = 0
+    permission_denials: int = 0
     # Token usage per API message: a message arrives as several lines that each repeat its
     # usage, so the latest figures replace the earlier ones instead of adding up.
     _usage: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
@@ -732,6 +747,8 @@ class AgentActivity:
                 self._tools_running.pop(event.tool_use_id, None)
             # A sub-agent's tool may still be running inside the agent's own Task call.
             self.current_tool = next(reversed(self._tools_running.values()), None)
+        elif kind is EventKind.SYSTEM and event.raw_type == "system/permission_denied":
+            self.permission_denials += 1
         elif kind is EventKind.API_RETRY:
             self.api_retries += 1
             self.last_error = event.summary
@@ -812,7 +829,7 @@ def render(event: StreamEvent) -> str | None:
         line = event.summary
     elif kind is EventKind.STATUS:
         line = event.summary if event.text and event.text != "requesting" else None
-    elif kind is EventKind.NOISE:
+    elif kind is EventKind.NOISE or (kind is EventKind.SYSTEM and event.is_error):
         line = event.summary
     else:
         line = None

@@ -121,6 +121,12 @@ def main() -> int:
         record(claude, version, "scripted-success", api.environment(), api=api)
     finally:
         api.stop()
+    # A command outside the allowed tools ("Bash(git:*)"): refused, and the run goes on.
+    api = ScriptedAnthropicAPI(bash_command="curl -s http://127.0.0.1:9/").start()
+    try:
+        record(claude, version, "permission-denied", api.environment(), api=api)
+    finally:
+        api.stop()
     return 0
 
 
