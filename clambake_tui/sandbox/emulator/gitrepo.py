@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BareRepo", "CommitInfo", "GitFailed"]
 
@@ -26,6 +28,24 @@ class CommitInfo:
     committer_email: str
     committer_date: str
     message: str
+
+
+# Objects named by a full sha never change: what git says about them is cached.
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 4096
+_COMMITS: dict[tuple[str, str], CommitInfo] = {}
+_FILES: dict[tuple[str, str, str], str | None] = {}
+
+
+def _is_sha(value: str) -> bool:
+    return len(value) == 40 and all(c in "0123456789abcdef" for c in value)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    with _CACHE_LOCK:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = value
 
 
 class BareRepo:
@@ -83,6 +103,15 @@ class BareRepo:
         return None
 
     def read_file(self, sha: str, path: str) -> str | None:
+        """A file's text at a commit (cached by sha), None if it is not there."""
+        if not _is_sha(sha):
+            return self._read_file(sha, path)
+        key = (str(self.path), sha, path)
+        if key not in _FILES:
+            _remember(_FILES, key, self._read_file(sha, path))
+        return _FILES[key]
+
+    def _read_file(self, sha: str, path: str) -> str | None:
         done = subprocess.run(
             ["git", "--git-dir", str(self.path), "show", f"{sha}:{path}"],
             capture_output=True,
@@ -93,10 +122,27 @@ class BareRepo:
         return done.stdout.decode("utf-8", errors="replace")
 
     def list_dir(self, sha: str, folder: str) -> list[str]:
+        key = (str(self.path), sha, folder + "/")
+        if _is_sha(sha) and key in _FILES:
+            return (_FILES[key] or "").splitlines()
         out = self._git("ls-tree", "--name-only", f"{sha}:{folder}", check=False)
-        return [line for line in out.splitlines() if line]
+        names = [line for line in out.splitlines() if line]
+        if _is_sha(sha):
+            _remember(_FILES, key, "\n".join(names))
+        return names
 
     def commit(self, sha: str) -> CommitInfo:
+        """A commit's metadata (cached: a sha names the same commit forever)."""
+        if not _is_sha(sha):
+            return self._commit(sha)
+        key = (str(self.path), sha)
+        cached = _COMMITS.get(key)
+        if cached is None:
+            cached = self._commit(sha)
+            _remember(_COMMITS, key, cached)
+        return cached
+
+    def _commit(self, sha: str) -> CommitInfo:
         fmt = "%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B"
         out = self._git("show", "-s", f"--format={fmt}", sha)
         parts = out.split("\x00")

@@ -186,27 +186,32 @@ class ApiServer:
         """The answer to one request; None means drop the connection without answering."""
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
+        if method == "HEAD":
+            method = "GET"  # same answer, the handler drops the body
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         if path.startswith("/_blobs/"):
             return self._download(path.removeprefix("/_blobs/").split("/", 1)[0])
 
+        auth = _token_from(headers.get("authorization", ""))
+        valid = auth is not None and secrets.compare_digest(auth, self.token)
+        identity = "token" if valid else f"anon:{client}"
+        budget = self.budget(identity)
+
         fault = self.faults.pick(method, path)
         if fault is not None:
             early = self._apply_fault(fault)
-            if early is not None or fault.kind is FaultKind.TIMEOUT:
+            if fault.kind is FaultKind.TIMEOUT:
+                return None
+            if early is not None:
+                early.headers.update(budget.headers())
                 return early
 
-        auth = _token_from(headers.get("authorization", ""))
         login: str | None = None
         if auth is not None:
-            if not secrets.compare_digest(auth, self.token):
-                return self._error(ApiError(401, "Bad credentials"), self.budget(f"anon:{client}"))
+            if not valid:
+                return self._error(ApiError(401, "Bad credentials"), budget)
             login = self.store.login
-            identity = "token"
-        else:
-            identity = f"anon:{client}"
-        budget = self.budget(identity)
-        if auth is None and not self.allow_anonymous:
+        elif not self.allow_anonymous:
             return self._error(ApiError(401, "Requires authentication"), budget)
 
         free = path == "/rate_limit"
