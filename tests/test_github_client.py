@@ -429,3 +429,41 @@ async def test_the_token_never_appears_in_logs_errors_or_metrics(
     leaked = [t for t in texts if token in t]
     assert not leaked
     assert token[4:20] not in "".join(texts)
+
+
+# ---------------------------------------------------------------- pacing and timeouts
+
+
+async def test_requests_slow_down_when_the_budget_runs_low(
+    emulator: Emulator, github_schema: SchemaCheck
+):
+    emulator.add_issue("one")
+    emulator.add_issue("two")
+    emulator.set_rate_limit(limit=100, remaining=4, reset_in=600)
+    settings = _with(FAST_GITHUB_SETTINGS, slow_down_fraction=0.05, pace_max_delay=0.05)
+    waits: list[Waiting | None] = []
+    async with make_client(emulator, github_schema, settings=settings, waits=waits) as gh:
+        await gh.get_issue(1)
+        assert waits == []  # nothing known about the budget before the first answer
+        await gh.get_issue(2)
+    reasons = [w.reason for w in waits if w is not None]
+    assert reasons and reasons[0].startswith("rate limit low (")
+
+
+async def test_a_request_that_times_out_is_retried(
+    emulator: Emulator, github_schema: SchemaCheck, tmp_path: Path
+):
+    number = emulator.add_issue("slow")
+    emulator.add_fault(Fault.timeout(seconds=3, times=1, path=r"/issues/\d+$"))
+    settings = _with(FAST_GITHUB_SETTINGS, timeout=0.5)
+    metrics = tmp_path / "metrics.jsonl"
+    async with make_client(emulator, github_schema, settings=settings, metrics=metrics) as gh:
+        assert (await gh.get_issue(number)).title == "slow"
+    outcomes = [(e["status"], e.get("error")) for e in read_events(metrics)]
+    assert outcomes == [(None, "ReadTimeout"), (200, None)]
+
+
+def _with(settings: ClientSettings, **changes: float) -> ClientSettings:
+    import dataclasses
+
+    return dataclasses.replace(settings, **changes)

@@ -470,3 +470,32 @@ async def test_a_422_names_each_validation_error():
             await gh.create_pull(title="t", head="feature", base="main", body="")
     assert info.value.status == 422
     assert json.dumps(body)  # the body itself is never echoed beyond its messages
+
+
+async def test_a_dispatch_answered_204_finds_its_run_by_branch_event_and_new_id():
+    listings = 0
+    old = {**run_body(1), "id": 1}
+    new = {**run_body(2), "id": 2, "status": "queued"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal listings
+        if request.method == "POST":
+            assert json.loads(request.content) == {
+                "ref": "main",
+                "inputs": {"force_bundle": "true", "dry_run": "false"},
+                "return_run_details": True,
+            }
+            return httpx.Response(204)  # an older GitHub Enterprise Server
+        listings += 1
+        assert request.url.params["event"] == "workflow_dispatch"
+        assert request.url.params["branch"] == "main"
+        runs = [old] if listings < 3 else [new, old]
+        return httpx.Response(200, json={"total_count": len(runs), "workflow_runs": runs})
+
+    async with client_with(handler) as gh:
+        result = await gh.dispatch_workflow(
+            "clambake-bundling.yml", ref="main", inputs={"force_bundle": True, "dry_run": False}
+        )
+    assert result.run is not None and result.run.id == 2
+    assert result.seconds_to_visible is not None and result.seconds_to_visible >= 0
+    assert listings == 3  # the snapshot, one look without it, one with it
