@@ -499,3 +499,23 @@ async def test_a_dispatch_answered_204_finds_its_run_by_branch_event_and_new_id(
     assert result.run is not None and result.run.id == 2
     assert result.seconds_to_visible is not None and result.seconds_to_visible >= 0
     assert listings == 3  # the snapshot, one look without it, one with it
+
+
+async def test_a_dispatch_is_not_repeated_when_nobody_can_tell_whether_it_went_through():
+    posts = 0
+    lists = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts, lists
+        if request.method == "POST":
+            posts += 1
+            return httpx.Response(502, json={"message": "Bad Gateway"})
+        lists += 1
+        if lists == 1:  # the snapshot before dispatching
+            return httpx.Response(200, json={"total_count": 0, "workflow_runs": []})
+        return httpx.Response(503, json={"message": "Service Unavailable"})
+
+    async with client_with(handler) as gh:
+        with pytest.raises(GitHubUnavailableError, match="whether it went through is unknown"):
+            await gh.dispatch_workflow("x.yml", ref="main")
+    assert posts == 1

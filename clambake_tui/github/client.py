@@ -294,7 +294,13 @@ class GitHubClient:
             except GitHubUnavailableError as exc:
                 last = exc
                 log.warning("ambiguous write failure", extra={"what": what, "attempt": attempt})
-            found = await applied()
+            try:
+                found = await applied()
+            except GitHubError as exc:
+                raise GitHubUnavailableError(
+                    f"{last}; whether it went through is unknown ({exc}): check before trying again",
+                    status=last.status,
+                ) from None
             if found is not None:
                 return found
             if attempt < attempts:
