@@ -506,3 +506,29 @@ def test_schedule_ticks_start_schedule_runs_on_the_default_branch(
     (run_id,) = emulator.tick_schedule()
     run = emulator.wait_for_run(run_id)
     assert (run["event"], run["head_branch"], run["conclusion"]) == ("schedule", "main", "success")
+
+
+def test_a_job_past_its_timeout_is_cancelled_and_a_step_past_its_own_fails(
+    gh: httpx.Client, workflows: Path, emulator: Emulator
+) -> None:
+    emulator.register_workflow_steps(
+        "build.yml",
+        lambda ctx: [
+            JobSpec(
+                "slow job",
+                (StepSpec("Sleep", py("import time; time.sleep(60)")),),
+                timeout_seconds=0.5,
+            ),
+            JobSpec(
+                "slow step",
+                (StepSpec("Sleep", py("import time; time.sleep(60)"), timeout_seconds=0.5),),
+            ),
+        ],
+    )
+    run_id = dispatch(gh, inputs={"level": "1"}, return_run_details=True).json()["workflow_run_id"]
+    run = emulator.wait_for_run(run_id, timeout=30)
+    jobs = {j["name"]: j for j in emulator.jobs(run_id)}
+    assert jobs["slow job"]["conclusion"] == "cancelled"
+    assert "exceeded the maximum execution time" in emulator.job_log(jobs["slow job"]["id"])
+    assert jobs["slow step"]["conclusion"] == "failure"
+    assert run["conclusion"] == "cancelled"

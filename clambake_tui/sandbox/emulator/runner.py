@@ -138,8 +138,6 @@ def _execute(
     with store.lock:
         if control.cancel.is_set() or "cancelled" in results:
             conclusion = "cancelled"
-        elif "timed_out" in results:
-            conclusion = "timed_out"
         elif "failure" in results:
             conclusion = "failure"
         else:
@@ -222,11 +220,11 @@ def _run_job(
                 step["conclusion"] = "skipped"
                 step["started_at"] = step["completed_at"] = now_iso()
             continue
-        outcome = _run_step(store, step, spec, env, workspace, control, deadline, ctx, outputs)
-        if outcome == "cancelled":
+        outcome = _run_step(
+            store, step, spec, env, workspace, control, deadline, ctx, outputs, plan.timeout_seconds
+        )
+        if outcome in ("cancelled", "job_timeout"):
             job_conclusion = "cancelled"
-        elif outcome == "timed_out":
-            job_conclusion = "timed_out"
         elif outcome == "failure" and not spec.continue_on_error:
             job_conclusion = "failure"
     with store.lock:
@@ -302,6 +300,7 @@ def _run_step(
     deadline: float | None,
     ctx: RunContext,
     outputs: dict[str, dict[str, str]],
+    job_timeout: float | None = None,
 ) -> str:
     with store.lock:
         _start_step(step)
@@ -366,7 +365,8 @@ def _run_step(
             break
         if limit is not None and time.monotonic() > limit:
             _terminate(proc)
-            outcome = "timed_out"
+            # The job's timeout-minutes cancels the job; a step's own timeout fails the step.
+            outcome = "job_timeout" if limit == deadline else "timed_out"
             break
         control.cancel.wait(0.05)
     proc.wait()
@@ -378,9 +378,19 @@ def _run_step(
         if outcome == "cancelled":
             step["log"].append(log_line("##[error]The operation was canceled."))
             _end_step(step, "cancelled")
+        elif outcome == "job_timeout":
+            minutes = f"{(job_timeout or 0) / 60:g}"
+            step["log"].append(
+                log_line(
+                    f"##[error]The job running on runner {RUNNER_NAME} has exceeded the maximum "
+                    f"execution time of {minutes} minutes."
+                )
+            )
+            _end_step(step, "cancelled")
         elif outcome == "timed_out":
             step["log"].append(log_line("##[error]The action has timed out."))
             _end_step(step, "failure")
+            outcome = "failure"
         elif code != 0:
             step["log"].append(log_line(f"##[error]Process completed with exit code {code}."))
             _end_step(step, "failure")
