@@ -56,12 +56,20 @@ def bare_environment(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_agent(
-    tmp_path: Path, cwd: Path, env: dict[str, str], *, session_id: str, resume: bool = False
+    tmp_path: Path,
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    session_id: str,
+    resume: bool = False,
+    agents: AgentsConfig | None = None,
 ) -> tuple[ProcessStatus, Path, Path]:
     """Spawn the real CLI as the supervisor does and judge how it ended."""
     issue = Issue(number=3, title="Add a hello file", body="Create hello.txt containing hello.")
     prompt = build_prompt(issue, "agent001/3-add-a-hello-file", "main")
-    command = build_command(agents_config(), prompt=prompt, session_id=session_id, resume=resume)
+    command = build_command(
+        agents or agents_config(), prompt=prompt, session_id=session_id, resume=resume
+    )
     stdout_log = tmp_path / f"{session_id}-{resume}.stdout.log"
     stderr_log = tmp_path / f"{session_id}-{resume}.stderr.log"
     with stdout_log.open("wb") as out, stderr_log.open("wb") as err:
@@ -121,12 +129,27 @@ def test_help_lists_every_flag_we_pass(tmp_path: Path) -> None:
     assert AgentsConfig().permission_mode in done.stdout
 
 
+EVERY_OPTION = {
+    "model": "sonnet",
+    "max_budget_usd": 0.5,
+    "permission_mode": "default",
+    "allowed_tools": ["Read", "Bash(git commit:*)"],
+    "extra_args": ["--effort", "low"],
+}
+
+
+@pytest.mark.parametrize("options", [{}, EVERY_OPTION], ids=["defaults", "every-option"])
 def test_without_credentials_the_agent_fails_fast_with_claude_codes_message(
-    tmp_path: Path, git_repo: Path
+    tmp_path: Path, git_repo: Path, options: dict[str, object]
 ) -> None:
+    # Reaching "Not logged in" also proves the CLI took every option of our command line.
     session = str(uuid.uuid4())
     status, stdout_log, _ = run_agent(
-        tmp_path, git_repo, bare_environment(tmp_path / "home"), session_id=session
+        tmp_path,
+        git_repo,
+        bare_environment(tmp_path / "home"),
+        session_id=session,
+        agents=agents_config(**options),
     )
     assert status.state is AgentState.FAILED
     assert status.error == "Not logged in · Please run /login"
