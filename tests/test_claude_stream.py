@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -131,6 +132,24 @@ def test_prompt_names_the_issue_the_branch_and_says_commit_but_do_not_push() -> 
     assert "Commit your work on this branch" in prompt
     assert "do not push" in prompt
     assert not prompt.startswith("-")
+
+
+def test_a_huge_issue_body_is_cut_so_the_prompt_fits_in_one_argument(tmp_path: Path) -> None:
+    body = "🦀" * 65_536  # GitHub's longest body, 4 bytes a character
+    prompt = build_prompt(Issue(number=9, title="t", body=body), "agent001/9-t", "main")
+    assert len(prompt.encode()) < 128 * 1024
+    assert "was cut here" in prompt and "gh issue view 9" in prompt
+    assert "\ufffd" not in prompt
+    # The kernel takes it: the command runs.
+    done = subprocess.run(["true", prompt], check=False)
+    assert done.returncode == 0
+
+
+def test_nul_bytes_never_reach_the_command_line() -> None:
+    prompt = build_prompt(Issue(number=1, title="t", body="a\x00b"), "agent001/1-t", "main")
+    assert "\x00" not in prompt
+    command = build_command(AgentsConfig(), prompt="x\x00y", session_id=SESSION)
+    assert command[2] == "xy"
 
 
 def test_prompt_of_an_issue_without_body_says_so() -> None:

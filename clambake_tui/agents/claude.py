@@ -37,6 +37,9 @@ __all__ = [
 # A stream-json line is parsed whole up to this size; a longer one is skipped (memory stays
 # bounded whatever an agent prints) and reported as noise.
 MAX_LINE_BYTES = 16 * 1024 * 1024
+# The prompt travels as one argument, and Linux refuses a single argument over 128 KiB
+# (MAX_ARG_STRLEN); a GitHub issue body may hold 65,536 characters of up to 4 bytes each.
+MAX_BODY_BYTES = 96 * 1024
 # How much of a line that is not an event is kept for display.
 NOISE_CHARS = 500
 # How long one readable summary line may get.
@@ -98,13 +101,15 @@ def build_command(
     command = [
         agents.claude_code_path,
         "-p",
-        prompt,
+        # No argument may hold a NUL byte (exec refuses it).
+        prompt.replace("\x00", ""),
         "--output-format",
         "stream-json",
         # stream-json with -p is refused without --verbose.
         "--verbose",
+        "--permission-mode",
+        agents.permission_mode,
     ]
-    command += ["--permission-mode", agents.permission_mode]
     if agents.allowed_tools:
         # One argument per tool: a rule such as "Bash(git commit:*)" holds a space.
         command += ["--allowedTools", *agents.allowed_tools]
@@ -120,9 +125,23 @@ def build_command(
     return command
 
 
+def _bounded_body(issue: Issue) -> str:
+    body = issue.body.replace("\x00", "").strip()
+    if not body:
+        return "(The issue has no description.)"
+    encoded = body.encode("utf-8")
+    if len(encoded) <= MAX_BODY_BYTES:
+        return body
+    kept = encoded[:MAX_BODY_BYTES].decode("utf-8", "ignore")
+    return (
+        f"{kept}\n\n(The issue body is longer than this and was cut here; read all of it "
+        f"with `gh issue view {issue.number}`.)"
+    )
+
+
 def build_prompt(issue: Issue, branch: str, base: str) -> str:
     """The task given to an agent: the issue, the branch to work on, and the house rules."""
-    body = issue.body.strip() or "(The issue has no description.)"
+    body = _bounded_body(issue)
     return (
         f"You are working on GitHub issue #{issue.number}: {issue.title}\n"
         "\n"
