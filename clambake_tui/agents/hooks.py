@@ -31,7 +31,9 @@ async def on_agent_finished(process: AgentProcess, paths: Paths, config: Config)
     try:
         from clambake_tui.github.client import GitHubClient
 
-        async with GitHubClient.from_config(config, paths.root, require_token=True) as client:
+        async with GitHubClient.from_config(
+            config, paths.root, require_token=True, metrics_path=paths.metrics
+        ) as client:
             outcome = await land_agent(process, paths, config, client)
     except ClambakeError as exc:
         agent_event(

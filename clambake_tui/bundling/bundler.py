@@ -184,14 +184,19 @@ async def gather_queue(
     wanted = {i.number for i in issues}
     candidates = [n for n in heads if (b := parse_agent_branch(n)) and b.issue_number in wanted]
     await git.fetch_branches(repo, [base, *candidates])
-    infos: dict[str, BranchInfo] = {}
-    for name in candidates:
+
+    # A few git processes at a time: a long queue must not fork hundreds at once.
+    slots = asyncio.Semaphore(4)
+
+    async def describe(name: str) -> BranchInfo:
         ref = f"refs/remotes/origin/{name}"
-        infos[name] = BranchInfo(
-            sha=heads[name],
-            ahead=await git.commits_ahead(repo, f"refs/remotes/origin/{base}", ref),
-            committed_at=await git.commit_time(repo, ref),
-        )
+        async with slots:
+            ahead = await git.commits_ahead(repo, f"refs/remotes/origin/{base}", ref)
+            at = await git.commit_time(repo, ref)
+        return BranchInfo(sha=heads[name], ahead=ahead, committed_at=at)
+
+    described = await asyncio.gather(*(describe(name) for name in candidates))
+    infos = dict(zip(candidates, described, strict=True))
     return select_queue(base, issues, infos, pulls), pulls, heads
 
 

@@ -172,10 +172,12 @@ async def rev_parse(cwd: Path, ref: str) -> str | None:
 
 async def push(
     cwd: Path, src: str, branch: str, *, remote: str = "origin", force: bool = False
-) -> None:
-    """Push `src` to `refs/heads/<branch>` on the remote."""
+) -> bool:
+    """Push `src` to `refs/heads/<branch>` on the remote; False when it was already there."""
     spec = f"{'+' if force else ''}{src}:refs/heads/{branch}"
-    await run_git(cwd, "push", "--quiet", "--no-verify", remote, spec)
+    result = await run_git(cwd, "push", "--porcelain", "--no-verify", remote, spec)
+    # Porcelain: one `<flag>\t<from>:<to>\t<summary>` line per ref; `=` means up to date.
+    return not any(line.startswith("=\t") for line in result.stdout.splitlines())
 
 
 async def _identity_args(cwd: Path) -> list[str]:

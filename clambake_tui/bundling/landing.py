@@ -162,9 +162,12 @@ async def land_agent(
         )
     repo = _git_dir(process, paths)
     base = config.github.default_branch or await client.default_branch()
-    await git.fetch_branches(repo, [base])
+    base_ref = f"refs/remotes/origin/{base}"
+    if await git.rev_parse(repo, base_ref) is None:
+        # The agent's branch was cut from this ref; it is only missing in odd set-ups.
+        await git.fetch_branches(repo, [base])
     sha = await git.rev_parse(repo, f"refs/heads/{branch}")
-    ahead = 0 if sha is None else await git.commits_ahead(repo, f"refs/remotes/origin/{base}", sha)
+    ahead = 0 if sha is None else await git.commits_ahead(repo, base_ref, sha)
     if sha is None or ahead == 0:
         _event(process, "agent succeeded without commits; not landed", branch=branch)
         marker = _marker("no-commits", process)
@@ -181,9 +184,7 @@ async def land_agent(
         )
 
     changed = False
-    remote_sha = (await git.remote_heads(repo)).get(branch)
-    if remote_sha != sha:
-        await git.push(repo, sha, branch)
+    if await git.push(repo, sha, branch):
         changed = True
     issue = await client.get_issue(number)
     if REVIEW_LABEL not in issue.labels:
