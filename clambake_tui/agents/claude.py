@@ -241,10 +241,19 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _first_line(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """The first non-blank line of `text`, cleaned and cut to `limit` characters."""
-    for line in text.splitlines():
-        if line.strip():
-            return _cut(_clean(line).strip(), limit)
+    """The first non-blank line of `text`, cleaned and cut to `limit` characters.
+
+    Reads no further than that line: `text` may be megabytes long.
+    """
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            end = size
+        if not text[start:end].isspace() and end > start:
+            # Cleaning removes escape sequences, so take some spare before cutting.
+            return _cut(_clean(text[start : min(end, start + 4 * limit)]).strip(), limit)
+        start = end + 1
     return ""
 
 
@@ -410,13 +419,16 @@ class StreamParser:
         if not raw:
             return []
         self.lines += 1
-        text = raw.decode("utf-8", "replace")
-        try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError):
-            obj = None
+        obj: Any = None
+        if raw.startswith(b"{"):
+            try:
+                obj = json.loads(raw.decode("utf-8", "replace"))
+            except (ValueError, RecursionError):
+                obj = None
         if not isinstance(obj, dict):
-            noise = _cut(_clean(text), NOISE_CHARS)
+            # Only the start of a line that is not an event is kept (it may be megabytes).
+            head = raw[: 4 * NOISE_CHARS].decode("utf-8", "replace")
+            noise = _cut(_clean(head).strip(), NOISE_CHARS)
             return [StreamEvent(EventKind.NOISE, _cut(noise, SUMMARY_CHARS), text=noise)]
         try:
             return self._event(obj)
