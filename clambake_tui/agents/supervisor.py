@@ -545,10 +545,11 @@ class AgentProcessManager:
             old = self._records.get(process_id)
             if old is not None and old.process == record.process and old.warning == record.warning:
                 continue
+            if not record.is_active and process_id in self._follows:
+                # The log's last lines come before the final status, as they happened.
+                self._tail_one(record)
             self._emit(AgentEvent(AgentEventKind.STATUS, record.process, warning=record.warning))
             if not record.is_active:
-                if process_id in self._follows:
-                    self._tail_one(record)
                 for fut in self._waiters.pop(process_id, []):
                     if not fut.done():
                         fut.set_result(record.process)

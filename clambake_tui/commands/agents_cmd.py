@@ -243,8 +243,14 @@ def _monitor(ctx: Context) -> int:
                 print(json.dumps(_status_json(status, record)), flush=True)
             else:
                 _print_status(status, record)
-            if args.once or not process.is_active:
+            if args.once:
                 return _exit_code(status.process) if not status.process.is_active else 0
+            if not status.process.is_active:
+                # Already over: its last words, then the outcome, as a follow would end.
+                for line in manager.tail(process.process_id, FOLLOW_TAIL_LINES):
+                    _print_line(line, args.json)
+                _print_final(status.process, args.json)
+                return _exit_code(status.process)
             return await _follow(manager, process, as_json=args.json)
         finally:
             await manager.close()
@@ -268,14 +274,15 @@ async def _follow(manager: AgentProcessManager, process: AgentProcess, *, as_jso
             if event.warning and not as_json:
                 print(f"[{event.process.agent_id}] warning: {event.warning}", flush=True)
             continue
-        # Final: print whatever the log still held, then the outcome.
-        await asyncio.sleep(0)
-        final = event.process
-        if as_json:
-            print(json.dumps({"type": "final", **process_to_json(final)}), flush=True)
-        else:
-            print(f"{final.agent_id} {final.status}", flush=True)
-        return _exit_code(final)
+        _print_final(event.process, as_json)
+        return _exit_code(event.process)
+
+
+def _print_final(final: AgentProcess, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"type": "final", **process_to_json(final)}), flush=True)
+    else:
+        print(f"{final.agent_id} {final.status}", flush=True)
 
 
 def _print_line(line: str, as_json: bool) -> None:
