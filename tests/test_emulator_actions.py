@@ -532,3 +532,57 @@ def test_a_job_past_its_timeout_is_cancelled_and_a_step_past_its_own_fails(
     assert "exceeded the maximum execution time" in emulator.job_log(jobs["slow job"]["id"])
     assert jobs["slow step"]["conclusion"] == "failure"
     assert run["conclusion"] == "cancelled"
+
+
+CONCURRENT_YML = """\
+name: One at a time
+on: workflow_dispatch
+concurrency:
+  group: one-${{ github.repository }}
+  cancel-in-progress: false
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - run: true
+"""
+
+
+def test_a_concurrency_group_runs_one_at_a_time_and_keeps_only_the_newest_waiting(
+    gh: httpx.Client, origin_repo: Path, tmp_path: Path, emulator: Emulator
+) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/one.yml": CONCURRENT_YML})
+    go = tmp_path / "go"
+    emulator.register_workflow_steps(
+        "one.yml",
+        lambda ctx: [
+            JobSpec(
+                "a",
+                (
+                    StepSpec(
+                        "Wait",
+                        py(
+                            f"import os,time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)"
+                        ),
+                    ),
+                ),
+            )
+        ],
+    )
+
+    def start() -> int:
+        return dispatch(gh, "one.yml", return_run_details=True).json()["workflow_run_id"]
+
+    first = start()
+    emulator.wait_for_run(first, "in_progress")
+    second = start()
+    wait_until(lambda: emulator.run(second)["status"] == "pending")
+    third = start()
+    assert emulator.wait_for_run(second)["conclusion"] == "cancelled"
+    wait_until(lambda: emulator.run(third)["status"] == "pending")
+    assert emulator.run(first)["status"] == "in_progress"
+    go.write_text("")
+    assert emulator.wait_for_run(first)["conclusion"] == "success"
+    assert emulator.wait_for_run(third)["conclusion"] == "success"
+    listed = gh.get(f"{REPO}/actions/runs", params={"status": "cancelled"}).json()
+    assert [r["id"] for r in listed["workflow_runs"]] == [second]

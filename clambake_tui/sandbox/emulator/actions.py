@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ class Actions:
         self._controls: dict[int, RunControl] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._group_seq = 0
 
     @property
     def urls(self) -> Urls:
@@ -213,6 +215,7 @@ class Actions:
         control = RunControl()
         with self._lock:
             self._controls[run["id"]] = control
+        blocked = self._enter_concurrency_group(repo, run, wf)
 
         def done() -> None:
             with self._lock:
@@ -234,6 +237,7 @@ class Actions:
                 "gate": self.gate,
                 "keep_workspace": self.keep_workspaces,
                 "on_done": done,
+                "blocked": blocked,
             },
             name=f"workflow-run-{run['id']}",
             daemon=True,
@@ -241,6 +245,39 @@ class Actions:
         with self._lock:
             self._threads[run["id"]] = thread
         thread.start()
+
+    def _enter_concurrency_group(
+        self, repo: RepoState, run: JSON, wf: WorkflowFile
+    ) -> Callable[[], bool]:
+        """GitHub's `concurrency:` rules for a run about to start.
+
+        One run of a group runs at a time; a newer run waits as `pending`, and a waiting run
+        is cancelled when a newer one arrives (with cancel-in-progress, the running one too).
+        """
+        group, cancel_running = _concurrency(wf, repo, run)
+        run["concurrency_group"] = group
+        if group is None:
+            return lambda: False
+        self._group_seq += 1
+        run["concurrency_seq"] = self._group_seq
+        for other in repo.runs.values():
+            if other is run or other.get("concurrency_group") != group:
+                continue
+            if other["status"] == "completed":
+                continue
+            if other["status"] in ("pending", "queued") or cancel_running:
+                self.cancel(other)
+
+        def blocked() -> bool:
+            return any(
+                other is not run
+                and other.get("concurrency_group") == group
+                and other["status"] != "completed"
+                and other.get("concurrency_seq", 0) < run["concurrency_seq"]
+                for other in repo.runs.values()
+            )
+
+        return blocked
 
     def _context(self, repo: RepoState, run: JSON, wf: WorkflowFile, workspace: Path) -> RunContext:
         token = self.api.token
@@ -488,6 +525,31 @@ class Actions:
                             f"{name}/{step['number']}_{_file_name(step['name'])}.txt", text
                         )
         return buffer.getvalue()
+
+
+def _concurrency(wf: WorkflowFile, repo: RepoState, run: JSON) -> tuple[str | None, bool]:
+    """The run's concurrency group (its few `github.*` expressions filled in) and
+    cancel-in-progress."""
+    spec = wf.raw.get("concurrency")
+    if isinstance(spec, dict):
+        group, cancel = spec.get("group"), spec.get("cancel-in-progress", False)
+    else:
+        group, cancel = spec, False
+    if not group:
+        return None, False
+    values = {
+        "github.repository": repo.full_name,
+        "github.workflow": wf.name,
+        "github.ref": f"refs/heads/{run['head_branch']}",
+        "github.ref_name": run["head_branch"],
+        "github.event_name": run["event"],
+        "github.head_ref": "",
+        "github.run_id": str(run["id"]),
+    }
+    text = re.sub(
+        r"\$\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), str(group)
+    )
+    return text, cancel is True or str(cancel).lower() == "true"
 
 
 def _file_name(name: str) -> str:

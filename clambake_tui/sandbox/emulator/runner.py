@@ -89,10 +89,12 @@ def execute_run(
     gate: threading.Event,
     keep_workspace: bool,
     on_done: Callable[[], None],
+    blocked: Callable[[], bool] = lambda: False,
 ) -> None:
-    """The body of a run's thread: queued -> in_progress -> completed."""
+    """The body of a run's thread: queued (pending behind its concurrency group) -> in_progress
+    -> completed."""
     try:
-        _execute(store, run, jobs, plans, ctx, bare_path, control, queue_delay, gate)
+        _execute(store, run, jobs, plans, ctx, bare_path, control, queue_delay, gate, blocked)
     except Exception:
         log.error("emulated workflow run failed", exc_info=True)
         with store.lock:
@@ -113,10 +115,22 @@ def _execute(
     control: RunControl,
     queue_delay: float,
     gate: threading.Event,
+    blocked: Callable[[], bool],
 ) -> None:
     deadline = time.monotonic() + queue_delay
-    while not control.cancel.is_set() and (time.monotonic() < deadline or not gate.is_set()):
-        control.cancel.wait(0.02)
+    while not control.cancel.is_set():
+        if time.monotonic() < deadline or not gate.is_set():
+            control.cancel.wait(0.02)
+            continue
+        with store.lock:
+            waiting = blocked()
+            if waiting and run["status"] == "queued":
+                # Behind another run of its concurrency group, as GitHub shows it.
+                run["status"] = "pending"
+                run["updated_at"] = now_iso()
+        if not waiting:
+            break
+        control.cancel.wait(0.05)
     if control.cancel.is_set():
         with store.lock:
             _finish_remaining(run, jobs, "cancelled")
