@@ -64,6 +64,8 @@ _MAX_PAGES = 500
 # How far back (our clock) a dispatched run may look created: clocks differ; the snapshot of
 # run ids taken before dispatching is what really tells the new run from older ones.
 _CLOCK_SLACK = timedelta(minutes=2)
+# GitHub knows a workflow only once its file is on the default branch.
+_WORKFLOW_HINTS = {404: "is it on the default branch?"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +285,8 @@ class GitHubClient:
 
         A 5xx or a timeout after the request went out is ambiguous (a proxy may answer 502 after
         GitHub applied the write), so before each repeat we look: `applied` returns what the
-        earlier attempt produced, or None when it did not happen. If looking fails too, the
-        error propagates: we cannot prove the write was not applied, so we do not repeat it.
+        earlier attempt produced, or None when it did not happen. If looking fails too, we
+        cannot prove the write was not applied: we stop, and the error says so.
         """
         attempts = max(1, self.settings.unsafe_write_attempts)
         last: GitHubUnavailableError | None = None
@@ -308,7 +310,7 @@ class GitHubClient:
                     self.settings.backoff_max,
                     self.settings.backoff_base * 2 ** (attempt - 1),
                 ) + random.uniform(0, self.settings.backoff_base)
-                await self._t._wait(delay, f"GitHub {last.status or 'unavailable'}")
+                await self._t.wait(delay, f"GitHub {last.status or 'unavailable'}")
         assert last is not None
         raise GitHubUnavailableError(
             f"{last} ({attempts} attempts, none applied); try again later", status=last.status
@@ -538,9 +540,6 @@ class GitHubClient:
         )
         return [item for item in items if isinstance(item, dict)]
 
-    def _workflow_hints(self, ref: str) -> dict[int, str]:
-        return {404: "is it on the default branch?"}
-
     async def dispatch_workflow(
         self, workflow: str, *, ref: str, inputs: dict[str, str | bool] | None = None
     ) -> DispatchResult:
@@ -603,7 +602,7 @@ class GitHubClient:
                 route="/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
                 what=f"workflow {name}",
                 json=body,
-                hints=self._workflow_hints(ref),
+                hints=_WORKFLOW_HINTS,
             )
 
         async def applied() -> Reply | None:
@@ -688,7 +687,7 @@ class GitHubClient:
             route="/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
             what=f"workflow {name}",
             params=params,
-            hints=self._workflow_hints(branch or ""),
+            hints=_WORKFLOW_HINTS,
         )
         runs = data.get("workflow_runs") if isinstance(data, dict) else None
         if not isinstance(runs, list):

@@ -282,7 +282,8 @@ class Transport:
             except Exception:  # a listener's bug must not break a request
                 log.warning("wait listener failed", exc_info=True)
 
-    async def _wait(self, seconds: float, reason: str) -> None:
+    async def wait(self, seconds: float, reason: str) -> None:
+        """Sleep, showing `reason` as the waiting state meanwhile."""
         if seconds <= 0:
             return
         self._set_waiting(Waiting(datetime.now(UTC) + timedelta(seconds=seconds), reason))
@@ -475,13 +476,13 @@ class Transport:
                     f"{_clock(limit.reset)} (in {_in(window)}); try again then",
                     retry_at=limit.reset,
                 )
-            await self._wait(window + 1, "rate limit spent")
+            await self.wait(window + 1, "rate limit spent")
             return
         # A conditional request answered 304 costs nothing: no reason to hold it back.
         if conditional or limit.remaining > limit.limit * self.settings.slow_down_fraction:
             return
         delay = min(window / max(limit.remaining, 1), self.settings.pace_max_delay)
-        await self._wait(delay, f"rate limit low ({limit.remaining} left)")
+        await self.wait(delay, f"rate limit low ({limit.remaining} left)")
 
     def _network_error(self, exc: httpx.HTTPError, what: str, repeatable: bool) -> Exception:
         if isinstance(exc, httpx.TimeoutException):
