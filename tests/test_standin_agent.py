@@ -158,11 +158,11 @@ def test_hang_goes_silent_after_init(spawn_standin) -> None:
 
 def test_ignore_sigterm_keeps_working_after_sigterm(spawn_standin) -> None:
     run = spawn_standin("x", env={"CLAMBAKE_STANDIN_MODE": "ignore-sigterm"})
-    run.read_until(lambda e: e.kind is EventKind.STATUS)
+    run.read_until(lambda e: e.kind is EventKind.TOOL_USE)
     os.killpg(run.pid, signal.SIGTERM)
     seen = len(run.events)
-    # Still alive and still writing after the SIGTERM.
-    run.read_until(lambda e: e.kind is EventKind.STATUS, start=seen)
+    # Still alive and still working after the SIGTERM.
+    run.read_until(lambda e: e.kind is EventKind.TOOL_USE, start=seen)
     assert run.process.poll() is None
     os.killpg(run.pid, signal.SIGKILL)
     assert run.process.wait(timeout=30) == -signal.SIGKILL
@@ -399,6 +399,9 @@ def test_works_in_a_git_worktree_on_the_agents_branch(spawn_standin, git_repo: P
     assert git(worktree, "log", "-1", "--format=%s", "agent001/6-notes") == (
         "Update notes/issue-6.md for issue #6"
     )
+    vcs = [e for e in run.events if e.raw_type == "system/vcs_state_changed"]
+    assert len(vcs) == 1
+    assert "on branch `agent001/6-notes`" in (run.events[-2].text or "")
     assert git(git_repo, "log", "-1", "--format=%s", "main") == "initial commit"
     assert not (git_repo / "notes").exists()
 

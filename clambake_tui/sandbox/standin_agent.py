@@ -468,7 +468,7 @@ def _do_the_work(agent: _Agent, prompt: str, issue: int | None) -> int:
     tool_id = agent.tool("Bash", {"command": command, "description": "Commit the change"})
     code, output = _git("add", "--", name)
     if code == 0:
-        code, output = _git("commit", "-q", "-m", title, "--", name)
+        code, output = _git("commit", "-m", title, "--", name)
         if code != 0 and _git("diff", "--cached", "--quiet", "--", name)[0] == 0:
             # Nothing changed (a resumed run finding its work already committed): not a failure.
             code, output = 0, "nothing to commit, working tree clean"
@@ -482,13 +482,29 @@ def _do_the_work(agent: _Agent, prompt: str, issue: int | None) -> int:
             errors=[f"git commit failed: {output.splitlines()[0] if output else code}"],
         )
         return 1
+    # git's first line names the branch: "[agent001/7-notes 1a2b3c4] Update ...".
+    first = output.splitlines()[0] if output else ""
+    branch = ""
+    if first.startswith("[") and "] " in first:
+        branch = first[1:].split("] ", 1)[0].rsplit(" ", 1)[0].replace(" (root-commit)", "")
+    if branch:
+        agent.emit(
+            {
+                "type": "system",
+                "subtype": "vcs_state_changed",
+                "kind": "commit",
+                "branch": branch,
+                "cwd": agent.cwd,
+            }
+        )
     agent.tool_result(
         tool_id,
         output,
         detail={"stdout": output, "stderr": "", "interrupted": False, "isImage": False},
     )
     agent.new_message()
-    summary = f"Done: {verb} `{name}` and committed it on the current branch (not pushed)."
+    where = f"branch `{branch}`" if branch else "the current branch"
+    summary = f"Done: {verb} `{name}` and committed it on {where} (not pushed)."
     agent.say(summary)
     if agent.over_budget():
         return 1
@@ -569,7 +585,8 @@ def _ignore_sigterm(agent: _Agent) -> int:
     step = 0
     while time.monotonic() < deadline:
         step += 1
-        agent.emit({"type": "system", "subtype": "status", "status": "requesting"})
+        agent.new_message()
+        agent.tool("Bash", {"command": f"sleep 1  # step {step}", "description": "Work slowly"})
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
     agent.new_message()
     agent.say(f"Finished slowly after {step} steps.")
