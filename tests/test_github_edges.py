@@ -21,7 +21,12 @@ import pytest
 from clambake_tui.errors import AuthError, GitHubError
 from clambake_tui.github.auth import TokenSource, find_token, resolve_api_url
 from clambake_tui.github.client import GitHubClient
-from clambake_tui.github.errors import GitHubAPIError, GitHubUnavailableError, RateLimitError
+from clambake_tui.github.errors import (
+    GitHubAPIError,
+    GitHubUnavailableError,
+    RateLimitError,
+    TokenNeededError,
+)
 from clambake_tui.github.logs_zip import job_file_name, read_logs_zip
 from clambake_tui.github.pagination import parse_link_header
 from clambake_tui.github.transport import ClientSettings
@@ -444,8 +449,10 @@ async def test_without_a_token_a_404_says_how_to_add_one():
         return httpx.Response(404, json={"message": "Not Found", "status": "404"})
 
     async with client_with(handler, token=None) as gh:
-        with pytest.raises(GitHubAPIError, match="no token was sent: export GH_TOKEN"):
+        with pytest.raises(TokenNeededError, match="no token was sent: export GH_TOKEN") as info:
             await gh.get_issue(1)
+    assert isinstance(info.value, AuthError) and info.value.exit_code == 2
+    assert isinstance(info.value, GitHubAPIError) and info.value.status == 404
 
 
 async def test_a_422_names_each_validation_error():

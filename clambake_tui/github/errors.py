@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from clambake_tui.errors import ClambakeError, GitHubError
+from clambake_tui.errors import AuthError, ClambakeError, GitHubError
 
 __all__ = [
     "GitHubAPIError",
+    "TokenNeededError",
     "RateLimitError",
     "GitHubUnavailableError",
     "ActionsDisabledError",
@@ -25,6 +26,13 @@ class GitHubAPIError(GitHubError):
         super().__init__(message)
         self.status = status
         self.github_message = github_message
+
+
+class TokenNeededError(GitHubAPIError, AuthError):
+    """GitHub refused a request sent without a token (401/403/404): the message says how to add one.
+
+    Both a GitHubAPIError (callers handling GitHub's answers see it) and an AuthError (exit 2).
+    """
 
 
 class RateLimitError(GitHubError):

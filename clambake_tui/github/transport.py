@@ -36,7 +36,12 @@ from tenacity import (
 from clambake_tui import __version__
 from clambake_tui.errors import GitHubError
 from clambake_tui.github.auth import HOW_TO_PROVIDE_A_TOKEN
-from clambake_tui.github.errors import GitHubAPIError, GitHubUnavailableError, RateLimitError
+from clambake_tui.github.errors import (
+    GitHubAPIError,
+    GitHubUnavailableError,
+    RateLimitError,
+    TokenNeededError,
+)
 from clambake_tui.github.pagination import next_page_url
 from clambake_tui.logs import get_logger
 from clambake_tui.metrics import record
@@ -471,9 +476,10 @@ class Transport:
             return
         if limit.remaining <= 0:
             if window > self.settings.max_wait:
+                more = "" if self.has_token else f" (a token raises it: {HOW_TO_PROVIDE_A_TOKEN})"
                 raise RateLimitError(
                     f"GitHub's API budget ({limit.limit}/h) is spent; it resets at "
-                    f"{_clock(limit.reset)} (in {_in(window)}); try again then",
+                    f"{_clock(limit.reset)} (in {_in(window)}); try again then{more}",
                     retry_at=limit.reset,
                 )
             await self.wait(window + 1, "rate limit spent")
@@ -527,7 +533,11 @@ class Transport:
         if hint is None and status == 401:
             hint = f"{said}; the token was refused: check it, or {HOW_TO_PROVIDE_A_TOKEN}"
         if status in (401, 403, 404) and not self.has_token:
-            hint = f"{hint or said} (no token was sent: {HOW_TO_PROVIDE_A_TOKEN})"
+            text = (
+                f"GitHub said {status} for {what}: {hint or said} "
+                f"(no token was sent: {HOW_TO_PROVIDE_A_TOKEN})"
+            )
+            return TokenNeededError(text, status=status, github_message=message)
         text = f"GitHub said {status} for {what}: {hint or said}"
         return GitHubAPIError(text, status=status, github_message=message)
 
