@@ -376,11 +376,24 @@ class Bundler:
         self, *, force: bool = False, dry_run: bool = False, path: str = "local"
     ) -> BundleReport:
         started = time.monotonic()
-        if dry_run:
-            report = await self._run_locked(force=force, dry_run=True, started=started)
-        else:
-            async with self._lock():
-                report = await self._run_locked(force=force, dry_run=False, started=started)
+        try:
+            if dry_run:
+                report = await self._run_locked(force=force, dry_run=True, started=started)
+            else:
+                async with self._lock():
+                    report = await self._run_locked(force=force, dry_run=False, started=started)
+        except ClambakeError as exc:
+            metrics.record(
+                self.metrics_file,
+                "bundle.run",
+                path=path,
+                ok=False,
+                duration_s=round(time.monotonic() - started, 3),
+                issues=[],
+                prs=[],
+                reason=str(exc),
+            )
+            raise
         metrics.record(
             self.metrics_file,
             "bundle.run",

@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     what.add_argument(
         "--trigger-bundle",
         action="store_true",
-        help="dispatch the bundling workflow on the default branch and report the run it started",
+        help="dispatch the bundling workflow on the default branch and report the run it started "
+        "(bundles locally instead when Actions cannot, if [bundling] fallback_local allows)",
     )
     what.add_argument(
         "--install-workflow",
