@@ -413,3 +413,15 @@ def test_the_delay_flag_paces_the_events(spawn_standin) -> None:
     assert result is not None and result.duration_ms is not None
     # Seven pauses between the events of a successful run, each at least the delay.
     assert result.duration_ms >= 700
+
+
+def test_a_file_outside_the_worktree_is_refused(spawn_standin, git_repo: Path) -> None:
+    run = spawn_standin("Issue #2: x\nstandin-file: ../escaped.txt")
+    assert run.finish() == 1
+    status = interpret_exit(result_of(run).result, 1)
+    assert status.error == "refusing to write ../escaped.txt: it is outside the working directory"
+    assert not (git_repo.parent / "escaped.txt").exists()
+
+
+def test_a_nonsense_delay_falls_back_to_the_default(spawn_standin) -> None:
+    assert spawn_standin("Issue #2: x", "--standin-delay", "nan").finish() == 0

@@ -168,9 +168,11 @@ def _setting(options: dict[str, Any], prompt: str, flag: str, env: str, key: str
 
 def _number(text: str | None, default: float) -> float:
     try:
-        return float(text) if text else default
+        value = float(text) if text else default
     except ValueError:
         return default
+    # nan and infinities would make time.sleep raise.
+    return value if value - value == 0 else default
 
 
 def _new_uuid() -> str:
@@ -436,11 +438,18 @@ def _do_the_work(agent: _Agent, prompt: str, issue: int | None) -> int:
         what = f"issue #{issue}" if issue is not None else "this task"
         content = f"Notes on {what}, written by {agent_id}."
     content = content.replace("\\n", "\n").rstrip("\n") + "\n"
-    path = os.path.join(agent.cwd, name)
+    path = os.path.realpath(os.path.join(agent.cwd, name))
+    inside = os.path.realpath(agent.cwd) + os.sep
 
     agent.new_message()
     agent.say(f"I'll make the change for {_what(issue)} in `{name}` and commit it.")
     if agent.over_budget():
+        return 1
+    if not path.startswith(inside):
+        # An issue body picks the file: it must not reach outside the agent's worktree.
+        message = f"refusing to write {name}: it is outside the working directory"
+        agent.say(message)
+        agent.result(subtype="error_during_execution", is_error=True, errors=[message])
         return 1
     existed = os.path.exists(path)
     tool_id = agent.tool("Write", {"file_path": path, "content": content})
