@@ -80,6 +80,9 @@ async def test_landing_pushes_moves_labels_comments_and_is_idempotent(
     async with GitHubClient.from_config(repo.config, repo.root) as gh:
         first = await land_agent(run, repo.paths, repo.config, gh, bundle=False)
         second = await land_agent(run, repo.paths, repo.config, gh, bundle=False)
+        # The same work landed by a later run of the agent (a restart) is the same landing.
+        restarted = replace(run, process_id="agent001-restarted")
+        third = await land_agent(restarted, repo.paths, repo.config, gh, bundle=False)
 
     assert first.status is LandingStatus.LANDED and first.commits_ahead == 1
     assert git(repo.root, "ls-remote", "origin", f"refs/heads/{run.branch_name}").startswith(
@@ -89,7 +92,7 @@ async def test_landing_pushes_moves_labels_comments_and_is_idempotent(
     (comment,) = comments(repo, number)
     assert f"`{run.branch_name}`" in comment
     assert "7 turns, duration 1m 23s, cost $0.42" in comment
-    assert second.status is LandingStatus.ALREADY_LANDED
+    assert second.status is third.status is LandingStatus.ALREADY_LANDED
     assert len(comments(repo, number)) == 1
     events = [json.loads(line) for line in repo.paths.metrics.read_text().splitlines()]
     (pushed,) = [e for e in events if e["event"] == "landing.pushed"]

@@ -66,8 +66,11 @@ def succeeded(process: AgentProcess) -> bool:
 
 
 def _marker(kind: str, process: AgentProcess, sha: str | None = None) -> str:
-    extra = f" sha={sha}" if sha else ""
-    return f"<!-- clambake:{kind} process={process.process_id}{extra} -->"
+    """A hidden tag in our comments: the same landing (branch at a commit) is commented once,
+    whichever run of the agent lands it; a run without commits is reported once per run."""
+    if sha is not None:
+        return f"<!-- clambake:{kind} branch={process.branch_name} sha={sha} -->"
+    return f"<!-- clambake:{kind} process={process.process_id} -->"
 
 
 def _duration(ms: int) -> str:
