@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -730,3 +731,65 @@ def test_interpret_exit(
     status = interpret_exit(result, exit_code, **kwargs)  # type: ignore[arg-type]
     assert status.state is state
     assert status.error == error
+
+
+# ---------------------------------------------------------------- fuzz
+
+ODD_VALUES = (None, True, 0, -1, 1.5, "", "x", [], [None], {}, {"type": None})
+
+
+def _paths(value: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*path, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*path, index))
+    return found
+
+
+def _replaced(value: object, path: tuple[object, ...], new: object) -> object:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {k: (_replaced(v, rest, new) if k == head else v) for k, v in value.items()}
+    assert isinstance(value, list)
+    return [(_replaced(v, rest, new) if i == head else v) for i, v in enumerate(value)]
+
+
+def test_any_field_of_any_recorded_event_may_hold_any_type() -> None:
+    rng = random.Random(20261126)
+    objects = [json.loads(raw) for path in RECORDINGS for raw in path.read_bytes().splitlines()]
+    lines = []
+    for obj in objects:
+        paths = _paths(obj)[1:]
+        for path in rng.sample(paths, min(60, len(paths))):
+            lines.append(line(_replaced(obj, path, rng.choice(ODD_VALUES))))
+    events = parse(b"".join(lines))
+    activity = activity_of(events)
+    assert len(events) >= len(lines)
+    for event in events:
+        assert isinstance(event.summary, str) and "\n" not in event.summary
+        render(event)
+        if event.result is not None:
+            interpret_exit(event.result, 1)
+    assert activity.events == len(events)
+
+
+def test_random_bytes_and_cut_lines_never_break_the_parser() -> None:
+    rng = random.Random(7)
+    raw = b"".join(path.read_bytes() for path in RECORDINGS)
+    for _ in range(200):
+        data = bytearray(raw[: rng.randrange(len(raw))])
+        for _ in range(rng.randrange(1, 20)):
+            if data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        parser = StreamParser(max_line_bytes=rng.choice((64, 4096, 1 << 20)))
+        position = 0
+        while position < len(data):
+            step = rng.randrange(1, 5000)
+            parser.feed(bytes(data[position : position + step]))
+            position += step
+        parser.finish()
