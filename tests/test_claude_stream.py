@@ -735,7 +735,21 @@ def test_interpret_exit(
 
 # ---------------------------------------------------------------- fuzz
 
-ODD_VALUES = (None, True, 0, -1, 1.5, "", "x", [], [None], {}, {"type": None})
+ODD_VALUES = (
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    "",
+    "x",
+    "\n",
+    "a\nb\x1b[31m\r",
+    [],
+    [None],
+    {},
+    {"type": None},
+)
 
 
 def _paths(value: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -231,9 +231,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _clean(text: str) -> str:
-    """Text safe for one terminal line: no escape sequences, no control characters."""
+    """Text safe for one terminal line: no escape sequences, no control characters, no breaks."""
     text = _ANSI.sub("", text)
-    return _CONTROL.sub(" ", text.replace("\t", " "))
+    return _CONTROL.sub(" ", text.replace("\t", " ").replace("\n", " "))
 
 
 def _cut(text: str, limit: int) -> str:
@@ -541,7 +541,7 @@ class StreamParser:
         for key in _PATH_KEYS:
             path = _str(tool_input, key)
             if path:
-                return f"{name} {self._relative(path)}"
+                return f"{name} {_clean(self._relative(path))}"
         command = _str(tool_input, "command")
         if command:
             return f"{name}: {_first_line(command)}"
