@@ -425,3 +425,26 @@ def test_a_file_outside_the_worktree_is_refused(spawn_standin, git_repo: Path) -
 
 def test_a_nonsense_delay_falls_back_to_the_default(spawn_standin) -> None:
     assert spawn_standin("Issue #2: x", "--standin-delay", "nan").finish() == 0
+
+
+def test_the_stand_in_imports_almost_nothing_at_start() -> None:
+    # It is started hundreds of times by the soak tests: every import costs each start.
+    probe = (
+        "import sys; before = set(sys.modules); import clambake_tui.sandbox.standin_agent; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(done.stdout.split())
+    assert loaded <= {
+        "clambake_tui",
+        "clambake_tui.sandbox",
+        "clambake_tui.sandbox.standin_agent",
+        "json",
+        "json.decoder",
+        "json.encoder",
+        "json.scanner",
+        "_json",
+        "signal",
+    }, loaded
