@@ -355,8 +355,9 @@ def test_steps_get_the_run_environment_and_a_checkout_of_the_ref(
     emulator.register_workflow_steps("build.yml", factory)
     run_id = dispatch(gh, inputs={"level": "7"}, return_run_details=True).json()["workflow_run_id"]
     assert emulator.wait_for_run(run_id)["conclusion"] == "success"
-    assert out.read_text().splitlines() == [
-        emulator.token,
+    lines = out.read_text().splitlines()
+    assert lines[0] == seen[0].token and lines[0].startswith("ghs_")  # the run's own GITHUB_TOKEN
+    assert lines[1:] == [
         emulator.url,
         "clambake/sandbox",
         "main",
@@ -586,3 +587,53 @@ def test_a_concurrency_group_runs_one_at_a_time_and_keeps_only_the_newest_waitin
     assert emulator.wait_for_run(third)["conclusion"] == "success"
     listed = gh.get(f"{REPO}/actions/runs", params={"status": "cancelled"}).json()
     assert [r["id"] for r in listed["workflow_runs"]] == [second]
+
+
+PERMISSIONS_YML = """\
+name: Scoped
+on: workflow_dispatch
+permissions: {}
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    permissions:
+      issues: write
+      contents: read
+    steps:
+      - run: true
+"""
+
+
+def test_a_run_gets_its_own_token_with_the_workflows_permissions_until_it_ends(
+    origin_repo: Path, tmp_path: Path, emulator: Emulator, gh: httpx.Client
+) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/scoped.yml": PERMISSIONS_YML})
+    go = tmp_path / "go"
+    tokens: list[str] = []
+
+    def factory(ctx: RunContext) -> list[JobSpec]:
+        tokens.append(ctx.token)
+        wait = f"import os,time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)"
+        return [JobSpec("a", (StepSpec("Wait", py(wait)),))]
+
+    emulator.register_workflow_steps("scoped.yml", factory)
+    n = emulator.add_issue("x")
+    run_id = dispatch(gh, "scoped.yml", return_run_details=True).json()["workflow_run_id"]
+    emulator.wait_for_run(run_id, "in_progress")
+    bot = httpx.Client(base_url=emulator.url, headers={"Authorization": f"Bearer {tokens[0]}"})
+    labelled = bot.post(f"{REPO}/issues/{n}/labels", json={"labels": ["route:review"]})
+    assert labelled.status_code == 200
+    assert bot.get(f"{REPO}/git/ref/heads/main").status_code == 200
+    denied = bot.post(f"{REPO}/git/refs", json={"ref": "refs/heads/x", "sha": "0" * 40})
+    assert (denied.status_code, denied.json()["message"]) == (
+        403,
+        "Resource not accessible by integration",
+    )
+    assert bot.get(f"{REPO}/pulls").status_code == 403
+    assert bot.get(f"{REPO}/actions/runs").status_code == 403
+    assert bot.get("/user").status_code == 403
+    assert bot.get(REPO).status_code == 200
+    assert bot.get(REPO).headers["x-ratelimit-limit"] == "1000"
+    go.write_text("")
+    emulator.wait_for_run(run_id)
+    wait_until(lambda: bot.get(REPO).status_code == 401)

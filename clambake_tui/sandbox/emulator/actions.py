@@ -12,11 +12,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clambake_tui.redact import register_secret
 from clambake_tui.sandbox.emulator.errors import ApiError, not_found
 from clambake_tui.sandbox.emulator.http import Request, Response, Router
 from clambake_tui.sandbox.emulator.payloads import node_id, now_iso, simple_commit_payload
 from clambake_tui.sandbox.emulator.runner import RunControl, base_env, execute_run
+from clambake_tui.sandbox.emulator.server import RunToken
 from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store, Urls
+from clambake_tui.sandbox.emulator.tokens import new_token
 from clambake_tui.sandbox.emulator.workflows import (
     RunContext,
     StepsFactory,
@@ -34,6 +37,8 @@ WORKFLOWS_DIR = ".github/workflows"
 DOC_DISPATCH = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
 DOC_RUNS = "https://docs.github.com/rest/actions/workflow-runs"
 LOG_LINK_SECONDS = 60.0
+ACTIONS_BOT = "github-actions[bot]"
+ACTIONS_TOKEN_LIMIT = 1000  # per hour and repository, as GitHub gives a GITHUB_TOKEN
 MAX_INPUTS = 25
 
 
@@ -178,7 +183,8 @@ class Actions:
     ) -> None:
         attempt = run["run_attempt"]
         workspace = self.workspace_root() / f"run-{run['id']}-{attempt}"
-        ctx = self._context(repo, run, wf, workspace)
+        token = self._issue_run_token(repo, wf)
+        ctx = self._context(repo, run, wf, workspace, token)
         factory = steps_factory_for(wf.path, self.overrides)
         plans = list(factory(ctx))
         previous = {j["name"]: j for j in run["jobs"] if j["run_attempt"] == attempt - 1}
@@ -218,6 +224,8 @@ class Actions:
         blocked = self._enter_concurrency_group(repo, run, wf)
 
         def done() -> None:
+            # A run's GITHUB_TOKEN ends with it.
+            self.api.run_tokens.pop(token, None)
             with self._lock:
                 if self._controls.get(run["id"]) is control:
                     del self._controls[run["id"]]
@@ -279,8 +287,21 @@ class Actions:
 
         return blocked
 
-    def _context(self, repo: RepoState, run: JSON, wf: WorkflowFile, workspace: Path) -> RunContext:
-        token = self.api.token
+    def _issue_run_token(self, repo: RepoState, wf: WorkflowFile) -> str:
+        """A fresh GITHUB_TOKEN for one run attempt, with the workflow's permissions."""
+        token = new_token("ghs_")
+        register_secret(token)
+        self.api.run_tokens[token] = RunToken(
+            login=ACTIONS_BOT,
+            identity=f"actions:{repo.id}",
+            limit=ACTIONS_TOKEN_LIMIT,
+            permissions=token_permissions(wf.raw),
+        )
+        return token
+
+    def _context(
+        self, repo: RepoState, run: JSON, wf: WorkflowFile, workspace: Path, token: str
+    ) -> RunContext:
         api = self.urls.api
         branch = run["head_branch"]
         env = base_env()
@@ -525,6 +546,44 @@ class Actions:
                             f"{name}/{step['number']}_{_file_name(step['name'])}.txt", text
                         )
         return buffer.getvalue()
+
+
+_ALL_SCOPES = (
+    "actions",
+    "attestations",
+    "checks",
+    "contents",
+    "deployments",
+    "discussions",
+    "id-token",
+    "issues",
+    "packages",
+    "pages",
+    "pull-requests",
+    "repository-projects",
+    "security-events",
+    "statuses",
+)
+
+
+def token_permissions(workflow: Mapping[str, Any]) -> dict[str, str]:
+    """The GITHUB_TOKEN's permissions: the first job's `permissions:`, else the workflow's,
+    else write to everything (the permissive repository default)."""
+    spec: Any = None
+    jobs = workflow.get("jobs")
+    if isinstance(jobs, dict) and jobs:
+        first = next(iter(jobs.values()))
+        if isinstance(first, dict) and "permissions" in first:
+            spec = first["permissions"]
+    if spec is None and "permissions" in workflow:
+        spec = workflow["permissions"]
+    if spec is None or spec == "write-all":
+        return dict.fromkeys(_ALL_SCOPES, "write")
+    if spec == "read-all":
+        return dict.fromkeys(_ALL_SCOPES, "read")
+    if isinstance(spec, dict):
+        return {str(k): str(v) for k, v in spec.items()}
+    return {}
 
 
 def _concurrency(wf: WorkflowFile, repo: RepoState, run: JSON) -> tuple[str | None, bool]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ from clambake_tui.sandbox.emulator.http import Router
 from clambake_tui.sandbox.emulator.routes import register_routes
 from clambake_tui.sandbox.emulator.server import ApiServer, RequestRecord
 from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store
+from clambake_tui.sandbox.emulator.tokens import new_token
 from clambake_tui.sandbox.emulator.workflows import StepsFactory
 
 __all__ = ["Emulator", "new_token"]
@@ -27,12 +27,6 @@ __all__ = ["Emulator", "new_token"]
 log = get_logger(__name__)
 
 DEFAULT_LOGIN = "sandbox-operator"
-
-
-def new_token() -> str:
-    """A token in the shape of a classic GitHub token (so redaction patterns catch it)."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-    return "ghp_" + "".join(secrets.choice(alphabet) for _ in range(36))
 
 
 class Emulator:

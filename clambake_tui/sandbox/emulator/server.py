@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 import secrets
 import socket
 import threading
@@ -30,6 +30,16 @@ SECONDARY_MESSAGE = (
 )
 API_VERSION = "2022-11-28"
 WINDOW_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class RunToken:
+    """A workflow run's GITHUB_TOKEN: a bot login, its own budget and its permissions."""
+
+    login: str
+    identity: str
+    limit: int
+    permissions: dict[str, str]  # scope -> "read" | "write" | "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +140,7 @@ class ApiServer:
         self.faults = FaultPlan()
         self.downloads = Downloads()
         self.budgets: dict[str, RateBudget] = {}
+        self.run_tokens: dict[str, RunToken] = {}
         self.records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -168,9 +179,15 @@ class ApiServer:
         with self.store.lock:
             budget = self.budgets.get(identity)
             if budget is None:
-                limit = (
-                    self.anonymous_rate_limit if identity.startswith("anon:") else self.rate_limit
+                run_token = next(
+                    (t for t in self.run_tokens.values() if t.identity == identity), None
                 )
+                if run_token is not None:
+                    limit = run_token.limit
+                elif identity.startswith("anon:"):
+                    limit = self.anonymous_rate_limit
+                else:
+                    limit = self.rate_limit
                 budget = self.budgets[identity] = RateBudget(limit)
             budget.roll()
             return budget
@@ -186,15 +203,23 @@ class ApiServer:
         """The answer to one request; None means drop the connection without answering."""
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
-        if method == "HEAD":
-            method = "GET"  # same answer, the handler drops the body
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
         if path.startswith("/_blobs/"):
             return self._download(path.removeprefix("/_blobs/").split("/", 1)[0])
+        if method == "HEAD":
+            method = "GET"  # same answer, the handler drops the body
+        if path.startswith("/repositories/"):
+            path = self._from_repository_id(path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
 
         auth = _token_from(headers.get("authorization", ""))
-        valid = auth is not None and secrets.compare_digest(auth, self.token)
-        identity = "token" if valid else f"anon:{client}"
+        run_token = self.run_tokens.get(auth) if auth else None
+        valid = run_token is not None or (
+            auth is not None and secrets.compare_digest(auth, self.token)
+        )
+        if run_token is not None:
+            identity = run_token.identity
+        else:
+            identity = "token" if valid else f"anon:{client}"
         budget = self.budget(identity)
 
         fault = self.faults.pick(method, path)
@@ -210,7 +235,11 @@ class ApiServer:
         if auth is not None:
             if not valid:
                 return self._error(ApiError(401, "Bad credentials"), budget)
-            login = self.store.login
+            login = run_token.login if run_token else self.store.login
+            if run_token is not None:
+                denied = _denied(run_token, method, path)
+                if denied is not None:
+                    return self._error(denied, budget)
         elif not self.allow_anonymous:
             return self._error(ApiError(401, "Requires authentication"), budget)
 
@@ -220,8 +249,6 @@ class ApiServer:
         if not free and budget.remaining <= 0:
             return self._exhausted(budget, 403, client, login)
 
-        if path.startswith("/repositories/"):
-            path = self._from_repository_id(path)
         found = self.router.match(method, path)
         if found is None:
             resp: Response = self._error_response(ApiError(404, "Not Found"))
@@ -349,6 +376,33 @@ class ApiServer:
         return Response(exc.status, exc.body(), dict(exc.headers))
 
 
+# Which GITHUB_TOKEN permission a route needs (metadata is always readable).
+_SCOPES: tuple[tuple[str, str], ...] = (
+    (r"^/repos/[^/]+/[^/]+/(issues|labels)(/|$)", "issues"),
+    (r"^/repos/[^/]+/[^/]+/pulls(/|$)", "pull-requests"),
+    (r"^/repos/[^/]+/[^/]+/(git|branches|commits|contents)(/|$)", "contents"),
+    (r"^/repos/[^/]+/[^/]+/actions(/|$)", "actions"),
+)
+
+
+def _denied(token: RunToken, method: str, path: str) -> ApiError | None:
+    """GitHub's answer when a workflow's token lacks the permission a request needs."""
+    if path == "/user":
+        return ApiError(403, "Resource not accessible by integration")
+    for pattern, scope in _SCOPES:
+        if re.match(pattern, path):
+            level = token.permissions.get(scope, "none")
+            needed = ("read", "write") if method == "GET" else ("write",)
+            if level not in needed:
+                return ApiError(
+                    403,
+                    "Resource not accessible by integration",
+                    documentation_url="https://docs.github.com/rest",
+                )
+            return None
+    return None
+
+
 def _token_from(header: str) -> str | None:
     if not header:
         return None
@@ -468,7 +522,3 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = _serve
     do_DELETE = _serve
     do_HEAD = _serve
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)
