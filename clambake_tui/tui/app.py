@@ -1,0 +1,348 @@
+"""The Textual dashboard: agent panes beside the bundling runs; `make_app()` builds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer
+from textual.worker import Worker, WorkerState
+
+from clambake_tui.engine import Clock, Engine, EngineLike, Snapshot
+from clambake_tui.errors import ClambakeError
+from clambake_tui.logs import get_logger
+from clambake_tui.model import utcnow
+from clambake_tui.redact import redact
+from clambake_tui.tui.commands import DashboardCommands
+from clambake_tui.tui.logfeed import LogFeed
+from clambake_tui.tui.messages import ActionDone, RunLogsReady, SnapshotReady
+from clambake_tui.tui.screens import (
+    AgentLogScreen,
+    ConfirmScreen,
+    RunLogScreen,
+    SpawnRequest,
+    SpawnScreen,
+)
+from clambake_tui.tui.widgets import AgentGrid, AgentPane, HeaderBar, RunsPane, StatusLine
+
+if TYPE_CHECKING:
+    from clambake_tui.config import Config
+    from clambake_tui.state import Paths
+
+__all__ = ["ClambakeApp", "QuitReport", "make_app"]
+
+log = get_logger(__name__)
+
+# Actions that only make sense on the dashboard itself (not over a log screen).
+DASHBOARD_ACTIONS = {"spawn", "terminate", "bundle", "run_logs", "agent_log", "refresh"}
+
+
+@dataclass(frozen=True, slots=True)
+class QuitReport:
+    """What the dashboard leaves behind: the agents still running (they outlive it)."""
+
+    running: tuple[str, ...] = ()
+
+
+class ClambakeApp(App[QuitReport]):
+    """clambake's cockpit. Everything slow runs in workers that end by posting a message."""
+
+    TITLE = "clambake"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {DashboardCommands}
+    BINDINGS = [
+        Binding("s", "spawn", "Spawn", id="spawn", tooltip="Start an agent on a route:ready issue"),
+        Binding("t", "terminate", "Terminate", id="terminate", tooltip="Stop the focused agent"),
+        Binding("b", "bundle", "Bundle", id="bundle", tooltip="Trigger the bundling workflow"),
+        Binding("l", "run_logs", "Run logs", id="run_logs", tooltip="Logs of the selected run"),
+        Binding(
+            "enter", "agent_log", "Agent log", id="agent_log", tooltip="Focused agent's full log"
+        ),
+        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Refresh now"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave; agents keep running"),
+    ]
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        *,
+        feed: LogFeed | None = None,
+        tick_seconds: float = 0.25,
+        refresh_seconds: float = 1.0,
+        blink: bool = True,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.feed = feed or LogFeed(buffer_lines=engine.config.dashboard.log_tail_lines * 5)
+        self.tick_seconds = tick_seconds
+        self.refresh_seconds = refresh_seconds
+        self.blink = blink
+        self.live = live
+        self.snapshot: Snapshot | None = None
+        self._refreshing = False
+        self._polling = False
+        self.max_lines = max(1000, engine.config.dashboard.log_tail_lines * 5)
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="body"):
+            yield AgentGrid(max_lines=self.max_lines, id="agents")
+            yield RunsPane(id="side")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def grid(self) -> AgentGrid:
+        return self.screen_stack[0].query_one(AgentGrid)
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.screen_stack[0].query_one(StatusLine)
+
+    @property
+    def runs_pane(self) -> RunsPane:
+        return self.screen_stack[0].query_one(RunsPane)
+
+    def on_mount(self) -> None:
+        self.set_interval(self.tick_seconds, self.drain_logs, name="drain")
+        if self.live:
+            self.set_interval(self.refresh_seconds, self.refresh_now, name="refresh")
+        self.refresh_now(force=True)
+
+    def on_resize(self) -> None:
+        self.screen_stack[0].set_class(self.size.width < 110, "narrow")
+
+    # ------------------------------------------------------------ refresh and logs
+
+    def refresh_now(self, force: bool = False) -> None:
+        if self._refreshing:
+            return
+        self._refreshing = True
+        self._refresh(force)
+
+    @work(group="refresh", exit_on_error=False)
+    async def _refresh(self, force: bool) -> None:
+        try:
+            snapshot = await self.engine.refresh(force=force)
+        finally:
+            self._refreshing = False
+        self.post_message(SnapshotReady(snapshot))
+
+    async def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        snapshot = message.snapshot
+        first = self.snapshot is None
+        self.snapshot = snapshot
+        self.query_one(HeaderBar).show(snapshot)
+        shown = {view.process_id for view in snapshot.agents}
+        for process_id in self.feed.tracked():
+            if process_id not in shown:
+                self.feed.untrack(process_id)
+        for view in snapshot.agents:
+            self.feed.track(view.process_id, view.process.log_path)
+        await self.grid.show(snapshot)
+        self.runs_pane.show(snapshot)
+        self.status_line.set_github(snapshot)
+        if first:
+            panes = self.grid.panes()
+            if panes:
+                panes[0].focus()
+            else:
+                self.runs_pane.table.focus()
+
+    def drain_logs(self) -> None:
+        """The one timer: move buffered lines to visible panes, then read the files again."""
+        self._write_visible()
+        if not self._polling:
+            self._polling = True
+            self._poll_feed()
+
+    @work(thread=True, group="feed", exit_on_error=False)
+    def _poll_feed(self) -> None:
+        try:
+            self.feed.poll()
+        finally:
+            self._polling = False
+
+    def _write_visible(self) -> None:
+        screen = self.screen
+        if screen is not self.screen_stack[0] and not screen.is_modal:
+            return
+        grid = self.grid
+        if grid.compact:
+            return
+        with self.batch_update():
+            for pane in grid.panes():
+                # Hidden panes get nothing: their lines wait (bounded) in the feed.
+                if not self.feed.pending(pane.process_id) or not pane.is_on_screen:
+                    continue
+                lines = self.feed.drain(pane.process_id)
+                if lines:
+                    pane.write(lines)
+
+    # ------------------------------------------------------------ failures and results
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker ends up: an error line, never a traceback."""
+        worker = event.worker
+        if event.state is WorkerState.ERROR:
+            error = worker.error
+            text = (
+                error.message
+                if isinstance(error, ClambakeError)
+                else redact(f"{type(error).__name__}: {error}")
+            )
+            log.warning("%s failed: %s", worker.group, text, exc_info=error)
+            self.status_line.end(worker.group)
+            what = {
+                "refresh": "refresh",
+                "spawn": "spawn",
+                "terminate": "terminate",
+                "bundle": "bundling",
+                "run-logs": "run logs",
+            }.get(worker.group, worker.group)
+            self.status_line.say(f"{what} failed: {text}", ok=False)
+            self.notify(text, title=f"{what} failed", severity="error")
+        elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED) and (
+            worker.group != "refresh"
+        ):
+            self.status_line.end(worker.group)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.status_line.say(message.text, ok=message.ok)
+        self.notify(message.text, severity="information" if message.ok else "warning")
+        self.refresh_now(force=True)
+
+    def on_run_logs_ready(self, message: RunLogsReady) -> None:
+        self.push_screen(RunLogScreen(message.run, message.logs, blink=self.blink))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_run_logs()
+
+    # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        on_dashboard = self.screen is self.screen_stack[0]
+        return on_dashboard or action not in DASHBOARD_ACTIONS
+
+    def focused_pane(self) -> AgentPane | None:
+        focused = self.screen_stack[0].focused
+        return focused if isinstance(focused, AgentPane) else None
+
+    def action_spawn(self) -> None:
+        def chosen(request: SpawnRequest | None) -> None:
+            if request is not None:
+                self.spawn(request)
+
+        self.push_screen(SpawnScreen(self.engine, blink=self.blink), chosen)
+
+    @work(group="spawn", exit_on_error=False)
+    async def spawn(self, request: SpawnRequest) -> None:
+        self.status_line.begin("spawn", f"spawning {request.agent_id} on #{request.issue_number}…")
+        process = await self.engine.spawn(request.agent_id, request.issue_number)
+        self.post_message(
+            ActionDone(
+                f"{process.agent_id} started on #{process.issue_number} ({process.branch_name})"
+            )
+        )
+
+    def action_terminate(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            self.notify("Focus an agent pane first (arrow keys or tab).", severity="warning")
+            return
+        view = pane.view
+        if not view.is_active:
+            self.notify(f"{view.agent_id} has already ended ({view.status.status}).")
+            return
+        grace = self.engine.config.agents.terminate_grace_seconds
+        question = (
+            f"Terminate {view.agent_id} on #{view.process.issue_number}?\n"
+            f"Its whole process tree gets SIGTERM, then SIGKILL after {grace:g} s."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.terminate(view.process_id, view.agent_id)
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    @work(group="terminate", exit_on_error=False)
+    async def terminate(self, process_id: str, agent_id: str) -> None:
+        self.status_line.begin("terminate", f"terminating {agent_id}…")
+        await self.engine.terminate(process_id)
+        self.post_message(ActionDone(f"{agent_id} terminated"))
+
+    def action_bundle(self) -> None:
+        self.bundle()
+
+    @work(group="bundle", exclusive=True, exit_on_error=False)
+    async def bundle(self) -> None:
+        self.status_line.begin("bundle", "triggering bundling…")
+        outcome = await self.engine.trigger_bundle()
+        self.post_message(ActionDone(outcome.message, ok=outcome.ok))
+
+    def action_run_logs(self) -> None:
+        run = self.runs_pane.selected_run()
+        if run is None:
+            self.notify("No bundling runs yet — press b to trigger one.", severity="warning")
+            return
+        self.fetch_run_logs(run)
+
+    @work(group="run-logs", exclusive=True, exit_on_error=False)
+    async def fetch_run_logs(self, run: Any) -> None:
+        self.status_line.begin("run-logs", f"fetching the logs of run #{run.run_number}…")
+        logs = await self.engine.run_logs(run.id)
+        self.post_message(RunLogsReady(run, logs))
+
+    def action_agent_log(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            if isinstance(self.screen_stack[0].focused, DataTable):
+                self.action_run_logs()
+                return
+            self.notify("Focus an agent pane first (arrow keys or tab).", severity="warning")
+            return
+        view = pane.view
+        title = f"{view.agent_id} · #{view.process.issue_number} {view.process.issue_title}"
+        self.push_screen(AgentLogScreen(title, view.process.log_path))
+
+    def action_refresh(self) -> None:
+        self.status_line.say("refreshing…")
+        self._refreshing = False
+        self.refresh_now(force=True)
+
+    async def action_quit(self) -> None:
+        snapshot = self.snapshot
+        running: tuple[str, ...] = ()
+        if snapshot is not None:
+            running = tuple(
+                f"{view.agent_id} (#{view.process.issue_number})"
+                for view in snapshot.agents
+                if view.is_active
+            )
+        if running:
+            self.notify(f"{len(running)} agent(s) keep running after the dashboard closes.")
+        self.exit(QuitReport(running=running))
+
+
+def make_app(
+    engine: EngineLike | None = None,
+    *,
+    paths: Paths | None = None,
+    config: Config | None = None,
+    clock: Clock = utcnow,
+    **options: Any,
+) -> ClambakeApp:
+    """The dashboard over `engine`, or over a real Engine built from `paths` and `config`."""
+    if engine is None:
+        if paths is None or config is None:
+            raise ValueError("make_app needs an engine, or paths and config to build one")
+        engine = Engine(paths, config, clock=clock, tail_lines=0)
+    return ClambakeApp(engine, **options)

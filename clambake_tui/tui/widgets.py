@@ -1,0 +1,385 @@
+"""The dashboard's widgets: header bar, agent panes and their grid, the runs table, status line."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.events import Resize
+from textual.widgets import DataTable, Log, Static
+
+from clambake_tui.engine import (
+    AgentView,
+    GitHubHealth,
+    Snapshot,
+    TokenStatus,
+    format_age,
+    format_bytes,
+    format_duration,
+)
+from clambake_tui.model import AgentState, WorkflowRun
+
+__all__ = [
+    "HeaderBar",
+    "AgentPane",
+    "AgentGrid",
+    "RunsPane",
+    "StatusLine",
+    "STATE_STYLE",
+]
+
+STATE_STYLE: dict[AgentState, str] = {
+    AgentState.STARTING: "bold yellow",
+    AgentState.WORKING: "bold green",
+    AgentState.COMPLETED: "bold cyan",
+    AgentState.FAILED: "bold red",
+    AgentState.TERMINATED: "bold bright_black",
+}
+RUN_STYLE = {
+    "success": "green",
+    "failure": "red",
+    "cancelled": "bright_black",
+    "in_progress": "yellow",
+    "queued": "yellow",
+}
+# A pane needs this many rows to show a useful log tail; below that the grid turns into a list.
+PANE_MIN_HEIGHT = 11
+PANE_MIN_WIDTH = 48
+
+
+class HeaderBar(Static):
+    """Repository, token status (never the token), agents vs max_concurrent, GitHub budget."""
+
+    def show(self, snapshot: Snapshot) -> None:
+        text = Text()
+        text.append(" clambake ", style="bold reverse")
+        text.append(f"  {snapshot.repo}", style="bold")
+        token_style = "green" if snapshot.token is TokenStatus.PRESENT else "yellow"
+        text.append("  ·  ")
+        text.append(snapshot.token.value, style=token_style)
+        text.append("  ·  ")
+        full = snapshot.active_count >= snapshot.max_concurrent
+        text.append(
+            f"agents {snapshot.active_count}/{snapshot.max_concurrent}",
+            style="bold yellow" if full else "",
+        )
+        text.append("  ·  ")
+        limit = snapshot.rate_limit
+        low = limit is not None and limit.remaining < max(50, limit.limit // 10)
+        text.append(f"GitHub {snapshot.budget_line()}", style="bold red" if low else "")
+        self.update(text)
+
+
+class AgentPane(Vertical, can_focus=True):
+    """One agent: who, what, how it is doing, and a live tail of its readable log."""
+
+    BINDINGS = [
+        Binding("pageup", "log_page(-1)", "Scroll up", show=False),
+        Binding("pagedown", "log_page(1)", "Scroll down", show=False),
+        Binding("end", "follow", "Follow", show=False, tooltip="Jump to the newest line"),
+    ]
+
+    def __init__(self, view: AgentView, *, max_lines: int) -> None:
+        super().__init__(id=f"pane-{view.process_id}", classes="agent-pane")
+        self.view = view
+        self.process_id = view.process_id
+        self._max_lines = max_lines
+        self._unseen = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="info", classes="pane-info")
+        log = Log(max_lines=self._max_lines, auto_scroll=True, classes="pane-log")
+        log.can_focus = False
+        yield log
+        yield Static(id="badge", classes="pane-badge")
+
+    @property
+    def log_widget(self) -> Log:
+        return self.query_one(Log)
+
+    def on_mount(self) -> None:
+        self.query_one("#badge").display = False
+
+    def show(self, view: AgentView, now: datetime, *, compact: bool) -> None:
+        self.view = view
+        process = view.process
+        state_style = STATE_STYLE[view.state]
+        elapsed = format_duration(view.elapsed_seconds(now))
+        title = f"{view.agent_id} · #{process.issue_number} {process.issue_title}".rstrip()
+        status = Text.assemble((str(view.status.status), state_style), f" · {elapsed}")
+        res = view.status.resources
+        usage = f"CPU {res.cpu_percent:.0f}%  mem {format_bytes(res.rss_bytes)}"
+        if compact:
+            self.border_title = None
+            self.border_subtitle = None
+            line = Text.assemble(
+                (f"{view.agent_id} ", "bold"),
+                (f"#{process.issue_number} ", "bold"),
+                status,
+                "  ",
+                (view.activity_line(now), "italic"),
+                f"  {usage}",
+            )
+            line.truncate(max(10, self.size.width - 2), overflow="ellipsis")
+            self.query_one("#info", Static).update(line)
+            return
+        self.border_title = title
+        self.border_subtitle = Text.assemble(status, " ").markup
+        info = Text(no_wrap=True, overflow="ellipsis")
+        info.append(process.branch_name or "(no branch)", style="magenta")
+        info.append("\n")
+        info.append(view.activity_line(now), style="italic")
+        info.append("\n")
+        if view.is_active:
+            info.append(f"{usage}  procs {res.num_processes}", style="dim")
+        elif process.ended_at is not None:
+            info.append(
+                f"ended {format_age((now - process.ended_at).total_seconds())} ago", style="dim"
+            )
+        info.append(f"  restarts {process.restarts}", style="dim")
+        self.query_one("#info", Static).update(info)
+
+    @property
+    def following(self) -> bool:
+        log = self.log_widget
+        return log.is_vertical_scroll_end or log.max_scroll_y == 0
+
+    def write(self, lines: list[str]) -> None:
+        """Append lines; when the operator has scrolled up, keep the view and count new lines."""
+        log = self.log_widget
+        follow = self.following
+        log.write_lines(lines, scroll_end=follow)
+        badge = self.query_one("#badge", Static)
+        if follow:
+            self._unseen = 0
+            badge.display = False
+            return
+        self._unseen += len(lines)
+        badge.update(f"↓ {self._unseen} new lines — End to follow")
+        badge.display = True
+
+    def action_log_page(self, direction: int) -> None:
+        log = self.log_widget
+        log.scroll_to(y=log.scroll_y + direction * max(1, log.size.height - 1), animate=False)
+        if self.following:
+            self.action_follow()
+
+    def action_follow(self) -> None:
+        self.log_widget.scroll_end(animate=False)
+        self._unseen = 0
+        self.query_one("#badge").display = False
+
+
+class AgentGrid(VerticalScroll):
+    """Agent panes in a grid that reflows with the terminal; a compact list when they don't fit."""
+
+    BINDINGS = [
+        Binding("left", "move(-1, 0)", "Left", show=False),
+        Binding("right", "move(1, 0)", "Right", show=False),
+        Binding("up", "move(0, -1)", "Up", show=False),
+        Binding("down", "move(0, 1)", "Down", show=False),
+    ]
+
+    def __init__(self, *, max_lines: int, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._max_lines = max_lines
+        self.compact = False
+        self.columns = 1
+        self._snapshot: Snapshot | None = None
+        self.can_focus = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "No agents yet — press [b]s[/b] to spawn one on a route:ready issue.",
+            id="empty",
+        )
+
+    def panes(self) -> list[AgentPane]:
+        return list(self.query(AgentPane))
+
+    def pane(self, process_id: str) -> AgentPane | None:
+        for pane in self.query(AgentPane):
+            if pane.process_id == process_id:
+                return pane
+        return None
+
+    async def show(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        wanted = [view.process_id for view in snapshot.agents]
+        have = {pane.process_id: pane for pane in self.panes()}
+        stale = [pane for pid, pane in have.items() if pid not in wanted]
+        if stale:
+            await self.remove_children(stale)
+        new = [
+            AgentPane(view, max_lines=self._max_lines)
+            for view in snapshot.agents
+            if view.process_id not in have
+        ]
+        if new:
+            await self.mount_all(new)
+        # Keep the snapshot's order (running first) whatever order panes were mounted in.
+        order = {pid: index for index, pid in enumerate(wanted)}
+        current = self.panes()
+        if [p.process_id for p in current] != wanted:
+            self.sort_children(
+                key=lambda w: order.get(w.process_id, -1) if isinstance(w, AgentPane) else -1
+            )
+        self.query_one("#empty").display = not wanted
+        self._reflow()
+        views = {view.process_id: view for view in snapshot.agents}
+        for pane in self.panes():
+            pane.show(views[pane.process_id], snapshot.taken_at, compact=self.compact)
+
+    def on_resize(self, event: Resize) -> None:
+        self._reflow()
+        if self._snapshot is not None:
+            views = {view.process_id: view for view in self._snapshot.agents}
+            for pane in self.panes():
+                if pane.process_id in views:
+                    pane.show(views[pane.process_id], self._snapshot.taken_at, compact=self.compact)
+
+    def _reflow(self) -> None:
+        count = len(self.panes())
+        width, height = self.size.width, self.size.height
+        if not count or not width or not height:
+            return
+        columns = max(1, min(count, width // PANE_MIN_WIDTH))
+        rows = math.ceil(count / columns)
+        compact = rows * PANE_MIN_HEIGHT > height
+        if compact:
+            columns = 1
+        self.compact = compact
+        self.columns = columns
+        self.set_class(compact, "compact")
+        self.styles.grid_size_columns = columns
+        if compact:
+            self.styles.grid_rows = "3"
+        else:
+            self.styles.grid_rows = f"{max(PANE_MIN_HEIGHT, height // rows)}"
+
+    def action_move(self, dx: int, dy: int) -> None:
+        panes = self.panes()
+        if not panes:
+            return
+        focused = self.screen.focused
+        index = panes.index(focused) if isinstance(focused, AgentPane) and focused in panes else -1
+        if index < 0:
+            panes[0].focus()
+            return
+        target = index + dx + dy * self.columns
+        if 0 <= target < len(panes):
+            panes[target].focus()
+            panes[target].scroll_visible(animate=False)
+
+
+class RunsPane(Vertical):
+    """The bundling workflow's recent runs and the next train's departure."""
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str | Text] = DataTable(
+            id="runs", cursor_type="row", zebra_stripes=False, show_cursor=True
+        )
+        yield table
+        yield Static(id="train")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        for label in ("run", "status", "event", "branch", "age", "took"):
+            table.add_column(label, key=label)
+        self.border_title = "Bundling runs"
+        self.runs: tuple[WorkflowRun, ...] = ()
+
+    @property
+    def table(self) -> DataTable[str | Text]:
+        return self.query_one("#runs", DataTable)
+
+    def selected_run(self) -> WorkflowRun | None:
+        if not self.runs:
+            return None
+        row = self.table.cursor_row
+        return self.runs[row] if 0 <= row < len(self.runs) else self.runs[0]
+
+    def show(self, snapshot: Snapshot) -> None:
+        now = snapshot.taken_at
+        table = self.table
+        if snapshot.runs != self.runs:
+            selected = self.selected_run()
+            self.runs = snapshot.runs
+            table.clear()
+            for run in snapshot.runs:
+                outcome = run.conclusion or run.status
+                table.add_row(
+                    f"#{run.run_number}",
+                    Text(outcome, style=RUN_STYLE.get(outcome, "")),
+                    run.event,
+                    run.head_branch,
+                    format_age((now - run.created_at).total_seconds()),
+                    format_duration(run.duration_seconds(now)),
+                    key=str(run.id),
+                )
+            if selected is not None and selected in snapshot.runs:
+                table.move_cursor(row=snapshot.runs.index(selected))
+        train = self.query_one("#train", Static)
+        if snapshot.next_train is None:
+            train.update("")
+        else:
+            wait = format_age((snapshot.next_train - now).total_seconds())
+            where = "Actions" if snapshot.actions_enabled else "locally"
+            train.update(
+                Text.assemble(
+                    ("Next train ", "bold"),
+                    f"{snapshot.next_train:%H:%M} UTC (in {wait}, {where})",
+                )
+            )
+        if not snapshot.runs:
+            self.border_subtitle = "no runs yet"
+        else:
+            live = sum(1 for run in snapshot.runs if not run.is_completed)
+            self.border_subtitle = f"{live} running" if live else None
+
+
+class StatusLine(Static):
+    """GitHub trouble, the last error, or what a long step is doing; never a traceback."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.github = ""
+        self.progress: dict[str, str] = {}
+        self.message = ""
+        self.message_ok = True
+
+    def set_github(self, snapshot: Snapshot) -> None:
+        self.github = snapshot.github_status
+        self.set_class(snapshot.github is not GitHubHealth.OK, "trouble")
+        self._render_line()
+
+    def begin(self, key: str, text: str) -> None:
+        self.progress[key] = text
+        self._render_line()
+
+    def end(self, key: str) -> None:
+        self.progress.pop(key, None)
+        self._render_line()
+
+    def say(self, text: str, *, ok: bool = True) -> None:
+        self.message = text
+        self.message_ok = ok
+        self._render_line()
+
+    def _render_line(self) -> None:
+        parts = Text()
+        if self.github:
+            parts.append(f"⚠ {self.github}", style="bold yellow")
+        for text in self.progress.values():
+            if parts:
+                parts.append("  ·  ")
+            parts.append(f"⏳ {text}", style="cyan")
+        if self.message:
+            if parts:
+                parts.append("  ·  ")
+            parts.append(self.message, style="" if self.message_ok else "bold red")
+        self.update(parts)

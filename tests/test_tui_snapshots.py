@@ -1,0 +1,69 @@
+"""Screenshots of the dashboard on fixed data: any pixel that moves is a change to look at."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from clambake_tui.engine import GitHubHealth
+from clambake_tui.tui.app import ClambakeApp, make_app
+from clambake_tui.tui.widgets import AgentPane
+from tests.fixtures.tui import FixedEngine
+
+SIZE = (140, 40)
+
+
+async def settled(pilot: Pilot[object]) -> None:
+    """Wait until the first snapshot is on screen and every pane shows its whole log file."""
+    app = pilot.app
+    assert isinstance(app, ClambakeApp)
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.snapshot is None:
+            continue
+        panes = list(app.query(AgentPane))
+        if len(panes) == len(app.snapshot.agents) and all(
+            pane.log_widget.line_count > 0 and not app.feed.pending(pane.process_id)
+            for pane in panes
+        ):
+            break
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_empty_dashboard(snap_compare, empty_engine: FixedEngine) -> None:
+    app = make_app(empty_engine, blink=False, live=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
+
+
+def test_three_agents_working_completed_and_failed(snap_compare, fixed_engine: FixedEngine) -> None:
+    app = make_app(fixed_engine, blink=False, live=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
+
+
+def test_github_rate_limit_shows_as_a_status_line(snap_compare, fixed_engine: FixedEngine) -> None:
+    fixed_engine.github = GitHubHealth.RATE_LIMITED
+    fixed_engine.github_status = "GitHub: rate limited, retrying in 20 s"
+    app = make_app(fixed_engine, blink=False, live=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
+
+
+def test_spawn_form(snap_compare, fixed_engine: FixedEngine) -> None:
+    async def open_form(pilot: Pilot[object]) -> None:
+        await settled(pilot)
+        await pilot.press("s")
+        await settled(pilot)
+
+    app = make_app(fixed_engine, blink=False, live=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_form)
+
+
+def test_run_log_screen(snap_compare, fixed_engine: FixedEngine) -> None:
+    async def open_logs(pilot: Pilot[object]) -> None:
+        await settled(pilot)
+        await pilot.press("l")
+        await settled(pilot)
+        await pilot.press("down", "down")
+        await pilot.pause()
+
+    app = make_app(fixed_engine, blink=False, live=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_logs)
