@@ -129,6 +129,8 @@ def test_watch_follows_a_run_until_it_completes(emu: Emulator):
         assert watcher.stdout is not None
         first = watcher.stdout.readline()
         assert first.startswith(f"watching run {run_id}")
+        seen = watcher.stdout.readline()  # the first poll, while the run is held in the queue
+        assert seen.endswith(f"run {run_id}: queued\n")
         emu.release_runs()
         out, err = watcher.communicate(timeout=60)
     finally:
@@ -136,7 +138,6 @@ def test_watch_follows_a_run_until_it_completes(emu: Emulator):
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0, err
-    assert f"run {run_id}: queued" in out
     assert f"run {run_id} completed: success" in out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from clambake_tui.errors import GitHubError
 from clambake_tui.github.client import GitHubClient
 from clambake_tui.github.errors import GitHubAPIError, GitHubUnavailableError
 from clambake_tui.github.transport import ClientSettings, Waiting
@@ -346,13 +347,15 @@ async def test_a_dispatch_that_went_through_despite_a_502_is_not_repeated(
 
 
 async def test_run_logs_come_per_job_and_step(actions_emulator: Emulator, gh: GitHubClient):
+    actions_emulator.hold_runs()
     run_id = actions_emulator.dispatch(WORKFLOW, "main", {"force_bundle": "true"})
-    with pytest.raises(Exception, match="logs will be available when it completes"):
-        actions_emulator.hold_runs()
-        try:
+    try:
+        with pytest.raises(
+            GitHubError, match="still queued; its logs will be available when it completes"
+        ):
             await gh.run_logs(run_id)
-        finally:
-            actions_emulator.release_runs()
+    finally:
+        actions_emulator.release_runs()
     actions_emulator.wait_for_run(run_id, timeout=30)
     jobs = await gh.list_jobs(run_id)
     assert [j.name for j in jobs] == ["bundle", "report: summary/all"]
