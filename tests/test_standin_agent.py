@@ -184,7 +184,8 @@ def test_fork_grandchild_leaves_a_process_in_a_new_session(spawn_standin) -> Non
     run.extra_pids.append(grandchild_pid)
     grandchild = psutil.Process(grandchild_pid)
     assert grandchild.ppid() == run.pid
-    # It moved to its own session before the stand-in reported its pid (it execs `sleep` after).
+    # The stand-in reports the pid once the grandchild has left for its own session and exec'd.
+    assert grandchild.name() == "sleep"
     assert os.getsid(grandchild_pid) == grandchild_pid != os.getsid(run.pid)
     assert os.getpgid(grandchild_pid) != os.getpgid(run.pid)
     assert run.process.poll() is None, "the stand-in itself hangs on"
