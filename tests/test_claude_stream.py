@@ -314,6 +314,7 @@ def test_a_whole_real_run_2_1_332_against_the_scripted_api_reads_as_a_success() 
         "I'll create hello.txt.",
         "Write hello.txt",
         "Bash: git add hello.txt && git commit -m 'Add hello.txt'",
+        "git commit on main",
         "Done: created hello.txt and committed it.",
         shown[-1],
     ]

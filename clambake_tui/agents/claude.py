@@ -527,6 +527,17 @@ class StreamParser:
                 tool_use_id=_str(obj, "tool_use_id"),
                 raw_type=raw_type,
             )
+        if subtype == "vcs_state_changed":
+            # Claude Code (2.1.3xx) reports git changes its tools made, e.g. a commit.
+            change, branch = _str(obj, "kind") or "change", _str(obj, "branch")
+            summary = f"git {change}" + (f" on {branch}" if branch else "")
+            return StreamEvent(
+                EventKind.SYSTEM,
+                _cut(_clean(summary), SUMMARY_CHARS),
+                text=change,
+                session_id=session,
+                raw_type=raw_type,
+            )
         name = _cut(_clean(subtype or "event"), 60)
         return StreamEvent(
             EventKind.SYSTEM, f"system: {name}", session_id=session, raw_type=raw_type
@@ -848,25 +859,39 @@ def _apply_all(activity: AgentActivity, events: Iterable[StreamEvent], at: datet
 # ---------------------------------------------------------------- showing and judging
 
 
+_ALWAYS_SHOWN = frozenset(
+    {
+        EventKind.INIT,
+        EventKind.TEXT,
+        EventKind.TOOL_USE,
+        EventKind.RESULT,
+        EventKind.API_RETRY,
+        EventKind.NOISE,
+    }
+)
+
+
+def _worth_a_line(event: StreamEvent) -> bool:
+    kind = event.kind
+    if kind in _ALWAYS_SHOWN:
+        return True
+    if kind in (EventKind.TOOL_RESULT, EventKind.RATE_LIMIT):
+        return event.is_error
+    if kind is EventKind.STATUS:
+        return bool(event.text) and event.text != "requesting"
+    if kind is EventKind.SYSTEM:
+        # Permission denials, and commits made by the agent's tools.
+        return event.is_error or (
+            event.raw_type == "system/vcs_state_changed" and event.text == "commit"
+        )
+    return False
+
+
 def render(event: StreamEvent) -> str | None:
     """The log-tail line a person reads for this event, or None when it is not worth a line."""
-    kind = event.kind
-    line: str | None
-    if kind in (EventKind.INIT, EventKind.TEXT, EventKind.TOOL_USE, EventKind.RESULT):
-        line = event.summary
-    elif kind is EventKind.TOOL_RESULT:
-        line = event.summary if event.is_error else None
-    elif kind is EventKind.API_RETRY or (kind is EventKind.RATE_LIMIT and event.is_error):
-        line = event.summary
-    elif kind is EventKind.STATUS:
-        line = event.summary if event.text and event.text != "requesting" else None
-    elif kind is EventKind.NOISE or (kind is EventKind.SYSTEM and event.is_error):
-        line = event.summary
-    else:
-        line = None
-    if not line:
+    if not event.summary or not _worth_a_line(event):
         return None
-    return f"  [sub-agent] {line}" if event.subagent else line
+    return f"  [sub-agent] {event.summary}" if event.subagent else event.summary
 
 
 def is_unknown_session(result: AgentResult | None) -> bool:
