@@ -362,15 +362,20 @@ class Bundler:
         return self.config.github.default_branch or await self.client.default_branch()
 
     async def check(self, *, force: bool = False) -> tuple[bool, str]:
-        """(should_bundle, why): forced, or inside a departure window with a non-empty queue."""
+        """(should_bundle, why): forced, or inside a departure window with a non-empty queue.
+
+        Forced is true without looking: the bundle step then reports what it found, including
+        why each waiting issue was skipped.
+        """
+        if force:
+            return True, "forced"
         status = self.schedule.status(self.clock())
-        if not force and not status.in_window:
+        if not status.in_window:
             return False, status.describe()
         queue, _, _ = await gather_queue(self.client, self.repo, await self.base_branch())
         if not queue:
-            return False, "nothing queued"
-        why = "forced" if force else status.describe()
-        return True, f"{len(queue.entries)} queued ({why})"
+            return False, f"nothing queued ({status.describe()})"
+        return True, f"{len(queue.entries)} queued ({status.describe()})"
 
     async def run(
         self, *, force: bool = False, dry_run: bool = False, path: str = "local"
