@@ -637,3 +637,30 @@ def test_a_run_gets_its_own_token_with_the_workflows_permissions_until_it_ends(
     go.write_text("")
     emulator.wait_for_run(run_id)
     wait_until(lambda: bot.get(REPO).status_code == 401)
+
+
+def test_a_disabled_workflow_refuses_dispatch_and_skips_schedules(
+    gh: httpx.Client, workflows: Path, emulator: Emulator
+) -> None:
+    assert gh.put(f"{REPO}/actions/workflows/build.yml/disable").status_code == 204
+    assert gh.get(f"{REPO}/actions/workflows/build.yml").json()["state"] == "disabled_manually"
+    resp = dispatch(gh, inputs={"level": "1"})
+    assert resp.status_code == 422
+    assert resp.json()["message"] == "Cannot trigger a 'workflow_dispatch' on a disabled workflow"
+    assert emulator.tick_schedule() == []
+    assert gh.put(f"{REPO}/actions/workflows/build.yml/enable").status_code == 204
+    assert dispatch(gh, inputs={"level": "1"}).status_code == 204
+
+
+def test_logs_without_step_files_as_github_often_serves_them(
+    origin_repo: Path, tmp_path: Path
+) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/build.yml": BUILD_YML})
+    with Emulator(step_logs=False, queue_delay=0) as emu:
+        emu.add_repo("clambake", "sandbox", origin_repo)
+        run_id = emu.dispatch("build.yml", inputs={"level": "1"})
+        emu.wait_for_run(run_id)
+        gh = httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"})
+        location = gh.get(f"{REPO}/actions/runs/{run_id}/logs").headers["location"]
+        names = zipfile.ZipFile(io.BytesIO(httpx.get(location).content)).namelist()
+    assert sorted(names) == ["0_build.txt", "build/system.txt"]

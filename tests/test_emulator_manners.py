@@ -204,3 +204,22 @@ def test_every_request_is_recorded_for_inspection(gh: httpx.Client, emulator: Em
         ("GET", REPO, 200),
         ("POST", f"{REPO}/issues", 201),
     ]
+
+
+def test_if_modified_since_answers_304_until_the_issue_changes(
+    gh: httpx.Client, emulator: Emulator
+) -> None:
+    n = emulator.add_issue("x")
+    first = gh.get(f"{REPO}/issues/{n}")
+    stamp = first.headers["last-modified"]
+    assert stamp.endswith(" GMT")
+    assert gh.get(f"{REPO}/issues/{n}", headers={"If-Modified-Since": stamp}).status_code == 304
+    time.sleep(1.1)  # Last-Modified has whole seconds: the change must land in a later one
+    gh.post(f"{REPO}/issues/{n}/labels", json={"labels": ["route:review"]})
+    assert gh.get(f"{REPO}/issues/{n}", headers={"If-Modified-Since": stamp}).status_code == 200
+
+
+def test_the_repository_keeps_its_etag_while_nothing_changes(gh: httpx.Client) -> None:
+    etag = gh.get(REPO).headers["etag"]
+    time.sleep(1.1)  # a clock in the body would change the ETag every second
+    assert gh.get(REPO, headers={"If-None-Match": etag}).status_code == 304

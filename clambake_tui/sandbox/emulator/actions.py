@@ -16,7 +16,7 @@ from clambake_tui.redact import register_secret
 from clambake_tui.sandbox.emulator.errors import ApiError, not_found
 from clambake_tui.sandbox.emulator.http import Request, Response, Router
 from clambake_tui.sandbox.emulator.payloads import node_id, now_iso, simple_commit_payload
-from clambake_tui.sandbox.emulator.runner import RunControl, base_env, execute_run
+from clambake_tui.sandbox.emulator.runner import RunControl, base_env, execute_run, log_line
 from clambake_tui.sandbox.emulator.server import RunToken
 from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store, Urls
 from clambake_tui.sandbox.emulator.tokens import new_token
@@ -60,6 +60,7 @@ class Actions:
         self.keep_workspaces = keep_workspaces
         self._root = workspace_root
         self.overrides: dict[str, StepsFactory] = {}
+        self.step_logs = True
         self.gate = threading.Event()
         self.gate.set()
         self._controls: dict[int, RunControl] = {}
@@ -116,7 +117,7 @@ class Actions:
             "node_id": node_id("W", record["id"]),
             "name": wf.name,
             "path": wf.path,
-            "state": "active",
+            "state": record.get("state", "active"),
             "created_at": record["created_at"],
             "updated_at": record["updated_at"],
             "url": f"{r}/actions/workflows/{record['id']}",
@@ -532,13 +533,28 @@ class Actions:
         return "".join(line + "\n" for line in lines)
 
     def logs_zip(self, run: JSON, attempt: int) -> bytes:
-        """GitHub's layout: `<n>_<job>.txt` per job and `<job>/<number>_<step>.txt` per step."""
+        """GitHub's layout: `<n>_<job>.txt` per job and `<job>/<number>_<step>.txt` per step.
+
+        With `step_logs=False`, as GitHub has often answered since 2025: no step files, only
+        `<job>/system.txt` beside the whole-job file.
+        """
         buffer = io.BytesIO()
         jobs = [j for j in run["jobs"] if j["run_attempt"] == attempt]
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for ordinal, job in enumerate(jobs):
                 name = _file_name(job["name"])
                 archive.writestr(f"{ordinal}_{name}.txt", self.job_log_text(job))
+                if not self.step_logs:
+                    system = [
+                        f"Requested labels: {', '.join(job['labels'])}",
+                        f"Job defined at: {run['path']}@refs/heads/{run['head_branch']}",
+                        "Waiting for a runner to pick up this job...",
+                        f"Job is about to start running on the runner: {job['runner_name']}",
+                    ]
+                    archive.writestr(
+                        f"{name}/system.txt", "".join(log_line(t) + "\n" for t in system)
+                    )
+                    continue
                 for step in job["steps"]:
                     if step.get("log"):
                         text = "".join(line + "\n" for line in step["log"])
@@ -622,6 +638,12 @@ def register_actions_routes(router: Router, actions: Actions) -> None:
     add("GET", f"{r}/workflows", lambda req: _list_workflows(req, actions))
     add("GET", f"{r}/workflows/{{workflow}}", lambda req: _get_workflow(req, actions))
     add("POST", f"{r}/workflows/{{workflow}}/dispatches", lambda req: _dispatch(req, actions))
+    add("PUT", f"{r}/workflows/{{workflow}}/enable", lambda req: _set_state(req, actions, "active"))
+    add(
+        "PUT",
+        f"{r}/workflows/{{workflow}}/disable",
+        lambda req: _set_state(req, actions, "disabled_manually"),
+    )
     add(
         "GET",
         f"{r}/workflows/{{workflow}}/runs",
@@ -671,11 +693,25 @@ def _get_workflow(req: Request, actions: Actions) -> Response:
     return Response(200, actions.render_workflow(repo, record, wf))
 
 
+def _set_state(req: Request, actions: Actions, state: str) -> Response:
+    req.require_login()
+    record, _ = actions.find_workflow(req.repo, req.params["workflow"])
+    record["state"] = state
+    record["updated_at"] = now_iso()
+    return Response(204)
+
+
 def _dispatch(req: Request, actions: Actions) -> Response:
     login = req.require_login()
     data = req.json()
     repo = req.repo
     record, wf = actions.find_workflow(repo, req.params["workflow"])
+    if record.get("state", "active") != "active":
+        raise ApiError(
+            422,
+            "Cannot trigger a 'workflow_dispatch' on a disabled workflow",
+            documentation_url=DOC_DISPATCH,
+        )
     ref = data.get("ref")
     if not isinstance(ref, str) or not ref:
         raise ApiError(

@@ -53,6 +53,7 @@ class Emulator:
         workspace_root: Path | None = None,
         keep_workspaces: bool = False,
         schedule_every: float | None = None,
+        step_logs: bool = True,
     ) -> None:
         self.store = Store(login, Path(state_file) if state_file else None)
         saved: JSON = {}
@@ -82,6 +83,7 @@ class Emulator:
             workspace_root=workspace_root,
             keep_workspaces=keep_workspaces,
         )
+        self.actions.step_logs = step_logs
         self.store.extra["port"] = self._api.port
         register_actions_routes(router, self.actions)
         register_routes(router, self._api)
@@ -405,7 +407,8 @@ class Emulator:
             )
             for target in targets:
                 for wf in self.actions.workflow_files(target):
-                    if wf.schedules:
+                    record = self.actions.workflow_record(target, wf.path)
+                    if wf.schedules and record.get("state", "active") == "active":
                         started.append(
                             self.dispatch(wf.path, event="schedule", repo=target.full_name)
                         )

@@ -115,7 +115,7 @@ def _user(req: Request) -> Response:
             "followers": 0,
             "following": 0,
             "created_at": "2020-01-01T00:00:00Z",
-            "updated_at": now_iso(),
+            "updated_at": "2020-01-01T00:00:00Z",
         }
     )
     return Response(200, body)

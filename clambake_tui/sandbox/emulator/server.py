@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -276,17 +278,36 @@ class ApiServer:
                 resp = self._error_response(ApiError(500, "Server Error"))
 
         if method == "GET" and resp.status == 200 and resp.raw is None:
-            etag = 'W/"' + hashlib.sha256(resp.encode()).hexdigest() + '"'
-            resp.headers["ETag"] = etag
-            if _etag_matches(headers.get("if-none-match", ""), etag):
-                # A conditional hit is free: GitHub does not count it against the budget.
-                resp = Response(304, None, {"ETag": etag})
+            resp = self._conditional(resp, headers)
         if not free and resp.status != 304:
             with self.store.lock:
                 budget.used += 1
         resp.headers.update(budget.headers())
         if resp.status < 400 and method != "GET":
             self.store.save()
+        return resp
+
+    @staticmethod
+    def _conditional(resp: Response, headers: dict[str, str]) -> Response:
+        """ETag / Last-Modified on a GET, and the free 304 when the client already has it."""
+        etag = 'W/"' + hashlib.sha256(resp.encode()).hexdigest() + '"'
+        resp.headers["ETag"] = etag
+        modified = _last_modified(resp.body)
+        if modified is not None:
+            resp.headers["Last-Modified"] = format_datetime(modified, usegmt=True)
+        not_modified = False
+        if "if-none-match" in headers:
+            not_modified = _etag_matches(headers["if-none-match"], etag)
+        elif "if-modified-since" in headers and modified is not None:
+            try:
+                since = parsedate_to_datetime(headers["if-modified-since"])
+            except (TypeError, ValueError):
+                since = None
+            not_modified = since is not None and modified <= since
+        if not_modified:
+            # A conditional hit is free: GitHub does not count it against the budget.
+            kept = {k: v for k, v in resp.headers.items() if k in ("ETag", "Last-Modified")}
+            return Response(304, None, kept)
         return resp
 
     def _from_repository_id(self, path: str) -> str:
@@ -412,6 +433,16 @@ def _token_from(header: str) -> str | None:
     return ""
 
 
+def _last_modified(body: Any) -> datetime | None:
+    """A single resource's updated_at, to the second (what Last-Modified can carry)."""
+    if not isinstance(body, dict) or not isinstance(body.get("updated_at"), str):
+        return None
+    try:
+        return datetime.fromisoformat(body["updated_at"].replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     if not header:
         return False
@@ -428,6 +459,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     api: ApiServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up mid-answer is routine (timeouts, cancelled tests): log, no trace.
+        log.debug("emulator connection from %s ended badly", client_address, exc_info=True)
 
     def server_bind(self) -> None:
         # Plain bind: skip the reverse DNS lookup HTTPServer does, which can stall.

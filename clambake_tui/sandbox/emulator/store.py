@@ -214,7 +214,8 @@ class Store:
             name=repo.name,
             default_branch=repo.default_branch,
             created_at=repo.created_at,
-            pushed_at=now_iso(),
+            # Stable, so that a repository's ETag only changes when something in it does.
+            pushed_at=repo.created_at,
             open_issues=repo.open_issue_count(),
             full=full,
         )
