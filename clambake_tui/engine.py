@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -34,8 +33,10 @@ from clambake_tui.model import (
 from clambake_tui.redact import redact
 
 if TYPE_CHECKING:
+    from clambake_tui.agents.supervisor import AgentProcessManager
     from clambake_tui.config import Config
     from clambake_tui.github.client import GitHubClient, RunLogs
+    from clambake_tui.github.transport import Waiting
     from clambake_tui.state import Paths
 
 __all__ = [
@@ -320,12 +321,6 @@ def next_free_agent_id(taken: Sequence[str]) -> str:
     return f"agent{number:03}"
 
 
-async def _maybe_await(value: T | Awaitable[T]) -> T:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return redact(text[0] if text else type(exc).__name__)
@@ -345,13 +340,15 @@ class _GitHubState:
     fetched_at: float = 0.0
     retry_at: float = 0.0
     errors: list[str] = field(default_factory=list)
+    waiting: Waiting | None = None
 
 
 class Engine:
     """The operator's engine over one repository. One per dashboard or `--once` run.
 
     `manager` (the agent supervisor) and `github` (a GitHubClient) are built from the config on
-    first use unless given; `clock` is what "now" means (tests freeze it).
+    first use unless given; `clock` is what "now" means (tests freeze it). `follow` starts the
+    supervisor's change follower (the dashboard); without it a refresh only reconciles once.
     """
 
     def __init__(
@@ -359,48 +356,67 @@ class Engine:
         paths: Paths,
         config: Config,
         *,
-        manager: Any | None = None,
+        manager: AgentProcessManager | None = None,
         github: GitHubClient | None = None,
         clock: Clock = utcnow,
         tail_lines: int = 5,
-        with_github: bool = True,
+        follow: bool = True,
     ) -> None:
         self.paths = paths
         self.config = config
         self.clock = clock
         self.tail_lines = tail_lines
+        self.follow = follow
         self._manager = manager
+        self._manager_ready = False
         self._github = github
         self._owns_github = github is None
-        self._with_github = with_github
         self._setup_error: ClambakeError | None = None
         self._gh = _GitHubState()
         self._repo = ""
 
     # ------------------------------------------------------------ wiring
 
-    @property
-    def manager(self) -> Any:
+    async def manager(self) -> AgentProcessManager:
+        """The supervisor, re-adopting and reconciling the registry's agents on first use."""
         if self._manager is None:
             from clambake_tui.agents.supervisor import AgentProcessManager
 
-            self._manager = AgentProcessManager(self.paths, self.config)
+            self._manager = AgentProcessManager(self.paths, self.config, token=self._token())
+        if not self._manager_ready:
+            self._manager_ready = True
+            if self.follow:
+                await self._manager.start()
+            else:
+                await self._manager.reconcile()
         return self._manager
+
+    def _token(self) -> str | None:
+        from clambake_tui.github.auth import find_token, resolve_api_url
+
+        found = find_token(resolve_api_url(self.config.github.api_url))
+        return found.value if found else None
 
     def github(self) -> GitHubClient | None:
         """The client, built once; None (with the reason kept) when it cannot be built."""
-        if self._github is not None or not self._with_github:
+        if self._github is not None:
             return self._github
         if self._setup_error is not None:
             return None
         from clambake_tui.github.client import GitHubClient
 
         try:
-            self._github = GitHubClient.from_config(self.config, self.paths.root)
+            self._github = GitHubClient.from_config(
+                self.config, self.paths.root, metrics_path=self.paths.metrics, on_wait=self._on_wait
+            )
         except ClambakeError as exc:
             self._setup_error = exc
             return None
         return self._github
+
+    def _on_wait(self, waiting: Waiting | None) -> None:
+        # Called by the client while it holds back (rate limit, backoff): shown as it happens.
+        self._gh.waiting = waiting
 
     @property
     def repo(self) -> str:
@@ -428,9 +444,8 @@ class Engine:
                 await self._github.aclose()
             except Exception:  # closing must never turn a clean exit into a traceback
                 log.debug("closing the GitHub client failed", exc_info=True)
-        closer = getattr(self._manager, "aclose", None)
-        if closer is not None:
-            await _maybe_await(closer())
+        if self._manager is not None:
+            await self._manager.close()
 
     # ------------------------------------------------------------ refresh
 
@@ -445,6 +460,10 @@ class Engine:
             fatal = isinstance(self._setup_error, ConfigError | AuthError)
         if self._gh.health is GitHubHealth.AUTH:
             fatal = True
+        status = self._gh.status
+        waiting = self._gh.waiting
+        if waiting is not None and waiting.seconds_left(now) > 0:
+            status = waiting.describe(now)
         return Snapshot(
             taken_at=now,
             repo=self.repo,
@@ -455,7 +474,7 @@ class Engine:
             rate_limit=self._gh.rate_limit,
             next_train=self._next_train(now),
             github=self._gh.health,
-            github_status=self._gh.status,
+            github_status=status,
             errors=tuple(errors),
             fatal=fatal,
             actions_enabled=self.config.github_actions.enabled,
@@ -468,7 +487,8 @@ class Engine:
 
     async def _agents(self) -> tuple[AgentView, ...]:
         try:
-            processes: list[AgentProcess] = list(await _maybe_await(self.manager.list_agents()))
+            manager = await self.manager()
+            processes = manager.list_agents()
         except ClambakeError as exc:
             self._gh.errors = [*self._gh.errors, f"agents: {exc.message}"]
             return ()
@@ -478,13 +498,14 @@ class Engine:
             for p in processes
             if p.is_active or p.ended_at is None or now - p.ended_at < FINISHED_VISIBLE
         ]
-        shown.sort(key=lambda p: (not p.is_active, p.agent_id, p.started_at))
+        # Running agents first, then the most recently started.
+        shown.sort(key=lambda p: (not p.is_active, -p.started_at.timestamp()))
         shown = shown[:MAX_AGENTS_SHOWN]
-        return tuple(await asyncio.gather(*(self._view(p) for p in shown)))
+        return tuple(await asyncio.gather(*(self._view(manager, p) for p in shown)))
 
-    async def _view(self, process: AgentProcess) -> AgentView:
+    async def _view(self, manager: AgentProcessManager, process: AgentProcess) -> AgentView:
         try:
-            status: AgentStatus = await _maybe_await(self.manager.monitor_agent(process.process_id))
+            status = await manager.monitor_agent(process.process_id)
         except ClambakeError:
             status = AgentStatus(
                 process=process,
@@ -498,8 +519,7 @@ class Engine:
         tail: tuple[str, ...] = ()
         if self.tail_lines:
             try:
-                lines = await _maybe_await(self.manager.tail(process.process_id, self.tail_lines))
-                tail = tuple(lines)
+                tail = tuple(manager.tail(process.process_id, self.tail_lines))
             except ClambakeError:
                 tail = ()
         return AgentView(status=status, tail=tail)
@@ -546,7 +566,7 @@ class Engine:
             line = "Actions unreachable — bundling will run locally"
         else:
             line = "Actions unreachable — bundling waits until GitHub answers"
-        self._github_trouble(GitHubHealth.UNREACHABLE, f"{line} ({exc.message})", exc)
+        self._github_trouble(GitHubHealth.UNREACHABLE, line, exc)
 
     def _retry_after(self, exc: GitHubError) -> float | None:
         """Seconds until the budget comes back, when the failure was a rate limit."""
@@ -559,7 +579,7 @@ class Engine:
         return max(1.0, (exc.retry_at - self.clock()).total_seconds())
 
     def _github_trouble(self, health: GitHubHealth, line: str, exc: BaseException) -> None:
-        log.info("github trouble: %s", line)
+        log.info("github trouble: %s (%s)", line, _one_line(exc))
         self._gh.health = health
         self._gh.status = redact(line)
         self._gh.errors = [f"github: {_one_line(exc)}"]
@@ -573,17 +593,20 @@ class Engine:
         return ready_order(issues)
 
     async def next_agent_id(self) -> str:
-        processes: list[AgentProcess] = list(await _maybe_await(self.manager.list_agents()))
-        return next_free_agent_id([p.agent_id for p in processes if p.is_active])
+        manager = await self.manager()
+        return next_free_agent_id([p.agent_id for p in manager.list_active_agents()])
 
     async def spawn(self, agent_id: str, issue_number: int) -> AgentProcess:
-        client = self._require_github()
-        issue = await client.get_issue(issue_number)
-        process: AgentProcess = await _maybe_await(self.manager.spawn_agent(agent_id, issue))
-        return process
+        manager = await self.manager()
+        return await manager.spawn_agent(agent_id, issue_number)
 
     async def terminate(self, process_id: str) -> None:
-        await _maybe_await(self.manager.terminate_agent(process_id))
+        manager = await self.manager()
+        await manager.terminate_agent(process_id)
+
+    async def terminate_all(self) -> list[AgentProcess]:
+        manager = await self.manager()
+        return await manager.terminate_all()
 
     async def trigger_bundle(self) -> BundleOutcome:
         """Bundle now: on Actions when it can run there, else locally (bundling decides)."""
@@ -603,7 +626,7 @@ class Engine:
             message = (
                 f"bundling dispatched on Actions (run #{run.run_number})"
                 if run
-                else ("bundling dispatched on Actions; its run has not shown up yet")
+                else "bundling dispatched on Actions; its run has not shown up yet"
             )
         else:
             message = "; ".join(outcome.lines())

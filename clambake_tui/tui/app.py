@@ -116,6 +116,9 @@ class ClambakeApp(App[QuitReport]):
             self.set_interval(self.refresh_seconds, self.refresh_now, name="refresh")
         self.refresh_now(force=True)
 
+    async def on_unmount(self) -> None:
+        await self.engine.aclose()
+
     def on_resize(self) -> None:
         self.screen_stack[0].set_class(self.size.width < 110, "narrow")
 
