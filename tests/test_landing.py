@@ -154,3 +154,26 @@ async def test_with_actions_disabled_landing_bundles_locally(train_repo: TrainRe
     (pr,) = repo.pulls()
     assert pr["title"] == "[AUTO] Fix login"
     assert pr["pull"]["head_ref"] == run.branch_name
+
+
+async def test_landed_work_stays_landed_when_no_bundle_can_start(train_repo: TrainRepo) -> None:
+    from clambake_tui.github.transport import ClientSettings
+    from clambake_tui.sandbox.emulator.faults import Fault
+
+    repo = train_repo
+    config = replace(repo.config, bundling=replace(repo.config.bundling, fallback_local=False))
+    number = repo.add_issue(
+        "Fix login", file="a.txt", content="x", labels=("route:ready", "agent001")
+    )
+    run = finished_run(repo, "agent001", number, {"a.txt": "fixed\n"})
+    repo.emulator.add_fault(Fault.actions_down())
+    fast = ClientSettings(backoff_base=0.01, backoff_max=0.05, dispatch_confirm_seconds=0.2)
+
+    async with GitHubClient.from_config(config, repo.root, settings=fast) as gh:
+        outcome = await land_agent(run, repo.paths, config, gh)
+
+    assert outcome.status is LandingStatus.LANDED
+    assert outcome.bundle_error is not None
+    assert "fallback_local is false" in outcome.lines()[-1]
+    assert outcome.lines()[-1].startswith("bundling not started: ")
+    assert "route:review" in repo.emulator.issue_labels(number)

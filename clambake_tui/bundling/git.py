@@ -191,6 +191,8 @@ async def _identity_args(cwd: Path) -> list[str]:
 async def scratch_worktree(repo: Path, start: str) -> AsyncIterator[Path]:
     """A temporary detached worktree of `repo` at `start`, removed afterwards whatever happens."""
     folder = Path(tempfile.mkdtemp(prefix="clambake-bundle-"))
+    # Forget scratch worktrees of runs that were killed before they could remove theirs.
+    await run_git(repo, "worktree", "prune", check=False)
     await run_git(repo, "worktree", "add", "--quiet", "--detach", str(folder), start)
     try:
         yield folder

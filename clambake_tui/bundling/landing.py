@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from clambake_tui import metrics
 from clambake_tui.bundling import git
 from clambake_tui.bundling.naming import READY_LABEL, REVIEW_LABEL
 from clambake_tui.bundling.trigger import Dispatcher, TriggerOutcome, trigger_bundle
+from clambake_tui.errors import ClambakeError
 from clambake_tui.logs import agent_event, get_logger
 from clambake_tui.model import AgentProcess, AgentState
 
@@ -48,11 +49,15 @@ class LandingOutcome:
     commits_ahead: int = 0
     comment_url: str | None = None
     trigger: TriggerOutcome | None = None
+    # Landed, but no bundle could be started (Actions down and no fallback, ...): why.
+    bundle_error: str | None = None
 
     def lines(self) -> list[str]:
         out = [self.message]
         if self.trigger is not None:
             out += self.trigger.lines()
+        if self.bundle_error is not None:
+            out.append(f"bundling not started: {self.bundle_error}")
         return out
 
 
@@ -232,22 +237,18 @@ async def land_agent(
     )
     if not bundle:
         return outcome
-    triggered = await trigger_bundle(
-        client,
-        paths.root,
-        config,
-        force=force_bundle,
-        dispatch=dispatch,
-        lock_dir=paths.locks,
-        metrics_file=paths.metrics,
-    )
-    return LandingOutcome(
-        outcome.status,
-        number,
-        branch,
-        outcome.message,
-        sha=sha,
-        commits_ahead=ahead,
-        comment_url=url,
-        trigger=triggered,
-    )
+    try:
+        triggered = await trigger_bundle(
+            client,
+            paths.root,
+            config,
+            force=force_bundle,
+            dispatch=dispatch,
+            lock_dir=paths.locks,
+            metrics_file=paths.metrics,
+        )
+    except ClambakeError as exc:
+        # The work is landed and queued: the next train (or `clambake bundle`) takes it.
+        _event(process, "landed but bundling not started", error=str(exc))
+        return replace(outcome, bundle_error=str(exc))
+    return replace(outcome, trigger=triggered)
