@@ -12,7 +12,7 @@ from typing import Any
 
 from clambake_tui.logs import get_logger
 from clambake_tui.redact import register_secret
-from clambake_tui.sandbox.emulator.actions import Actions, register_actions_routes
+from clambake_tui.sandbox.emulator.actions import Actions
 from clambake_tui.sandbox.emulator.errors import ApiError
 from clambake_tui.sandbox.emulator.faults import Fault
 from clambake_tui.sandbox.emulator.http import Router
@@ -85,8 +85,7 @@ class Emulator:
         )
         self.actions.step_logs = step_logs
         self.store.extra["port"] = self._api.port
-        register_actions_routes(router, self.actions)
-        register_routes(router, self._api)
+        register_routes(router, self._api, self.actions)
         self._schedule_every = schedule_every
         self._schedule_stop = threading.Event()
         self._schedule_thread: threading.Thread | None = None
