@@ -1,0 +1,50 @@
+"""The supervisor's `on_agent_finished` hook: lands successes, never raises into the watcher."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from clambake_tui.agents.hooks import on_agent_finished
+from clambake_tui.config import load_config
+from clambake_tui.model import AgentProcess, AgentResult, ProcessStatus
+from clambake_tui.state import Paths
+
+
+def process(root: Path, status: ProcessStatus) -> AgentProcess:
+    return AgentProcess(
+        process_id="agent001-1-x",
+        agent_id="agent001",
+        issue_number=1,
+        branch_name="agent001/1-x",
+        status=status,
+        started_at=datetime.now(UTC),
+        pid=None,
+        worktree=root / "missing-worktree",
+        log_path=root / "none.log",
+        result=AgentResult(is_error=False, subtype="success"),
+    )
+
+
+async def test_a_landing_that_cannot_reach_github_is_logged_not_raised(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `gh` to find a token with
+    paths = Paths(git_repo)
+    paths.ensure_state()
+    from clambake_tui.logs import configure_logging
+
+    configure_logging(paths.logs)
+    await on_agent_finished(process(git_repo, ProcessStatus.completed(0)), paths, load_config(None))
+    log = (paths.logs / "clambake.jsonl").read_text()
+    assert '"event": "landing failed"' in log
+
+
+async def test_an_unsuccessful_run_is_left_alone(git_repo: Path) -> None:
+    paths = Paths(git_repo)
+    await on_agent_finished(
+        process(git_repo, ProcessStatus.failed("crashed", 1)), paths, load_config(None)
+    )
+    assert not paths.metrics.exists()
