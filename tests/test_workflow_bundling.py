@@ -137,3 +137,26 @@ def test_the_workflow_linters_find_nothing(linter: str) -> None:
     )
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_install_workflow_command_writes_the_configured_timeout(git_repo: Path) -> None:
+    import os
+    import sys
+
+    def install(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "clambake_tui.cli", "actions", "--install-workflow", *extra],
+            cwd=git_repo,
+            env={**os.environ, "CLAMBAKE_GITHUB_ACTIONS__WORKFLOW_TIMEOUT_MINUTES": "30"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    first = install()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("wrote .github/workflows/clambake-bundling.yml")
+    written = yaml.safe_load((git_repo / ".github/workflows/clambake-bundling.yml").read_text())
+    assert written["jobs"]["bundle"]["timeout-minutes"] == 30
+    assert "already up to date" in install().stdout
