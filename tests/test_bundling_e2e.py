@@ -86,7 +86,12 @@ async def finish_three_agents(repo: TrainRepo) -> dict[str, int]:
         "landing",
         lambda: all("route:review" in repo.emulator.issue_labels(n) for n in numbers.values()),
     )
-    await asyncio.to_thread(wait_until, "landing dispatches", lambda: runs_settled(repo))
+    # Each landing dispatched one run (labels move before the dispatch: wait for all three).
+    await asyncio.to_thread(
+        wait_until,
+        "landing dispatches",
+        lambda: len(repo.emulator.runs()) == len(numbers) and runs_settled(repo),
+    )
     return numbers
 
 
