@@ -664,3 +664,43 @@ def test_logs_without_step_files_as_github_often_serves_them(
         location = gh.get(f"{REPO}/actions/runs/{run_id}/logs").headers["location"]
         names = zipfile.ZipFile(io.BytesIO(httpx.get(location).content)).namelist()
     assert sorted(names) == ["0_build.txt", "build/system.txt"]
+
+
+def test_a_new_run_shows_in_lists_only_after_the_listing_delay(
+    origin_repo: Path, tmp_path: Path
+) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/build.yml": BUILD_YML})
+    with Emulator(run_listed_after=0.5, queue_delay=0) as emu:
+        emu.add_repo("clambake", "sandbox", origin_repo)
+        gh = httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"})
+        started = time.monotonic()
+        run_id = emu.dispatch("build.yml", inputs={"level": "1"})
+        first = gh.get(f"{REPO}/actions/runs").json()
+        if time.monotonic() - started < 0.5:
+            assert first["total_count"] == 0
+        assert gh.get(f"{REPO}/actions/runs/{run_id}").status_code == 200  # by id: at once
+        wait_until(lambda: gh.get(f"{REPO}/actions/runs").json()["total_count"] == 1)
+
+
+def test_the_emulated_cron_fires_schedule_runs(origin_repo: Path, tmp_path: Path) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/build.yml": BUILD_YML})
+    with Emulator(schedule_every=0.1, queue_delay=0) as emu:
+        emu.add_repo("clambake", "sandbox", origin_repo)
+        wait_until(lambda: any(r["event"] == "schedule" for r in emu.runs()))
+
+
+def test_concurrent_requests_keep_the_state_consistent(
+    gh: httpx.Client, emulator: Emulator
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = emulator.add_issue("busy")
+    labels = [f"agent{i:03d}" for i in range(1, 41)]
+
+    def add(label: str) -> int:
+        with httpx.Client(base_url=emulator.url, headers=gh.headers) as client:
+            return client.post(f"{REPO}/issues/{n}/labels", json={"labels": [label]}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(add, labels)) == {200}
+    assert sorted(emulator.issue_labels(n)) == labels

@@ -70,6 +70,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="seconds a new workflow run stays queued (default: 2)",
     )
     serve_parser.add_argument(
+        "--run-listed-after",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds before a dispatched run shows in run lists, as on GitHub (default: 1)",
+    )
+    serve_parser.add_argument(
         "--schedule-every",
         type=float,
         metavar="SECONDS",
@@ -153,6 +160,7 @@ def serve(ctx: Context) -> int:
             rate_limit=args.rate_limit,
             queue_delay=args.queue_delay,
             schedule_every=args.schedule_every,
+            run_listed_after=args.run_listed_after,
         )
     except OSError as exc:
         raise ClambakeError(

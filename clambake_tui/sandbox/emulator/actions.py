@@ -61,6 +61,7 @@ class Actions:
         self._root = workspace_root
         self.overrides: dict[str, StepsFactory] = {}
         self.step_logs = True
+        self.visible_delay = 0.0
         self.gate = threading.Event()
         self.gate.set()
         self._controls: dict[int, RunControl] = {}
@@ -165,6 +166,8 @@ class Actions:
                 "updated_at": now,
                 "run_started_at": now,
                 "check_suite_id": self.store.new_id(),
+                # Lists show a new run only after this moment, as GitHub's do after a few seconds.
+                "listed_after": time.time() + self.visible_delay,
                 "inputs": dict(inputs),
                 "jobs": [],
                 "attempts": [],

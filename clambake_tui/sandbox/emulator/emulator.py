@@ -35,6 +35,12 @@ class Emulator:
     `Emulator().start()` listens on an ephemeral port; `url` is the API base and `token` the one
     token it accepts. Seed with add_repo/add_label/add_issue; inject faults with add_fault;
     workflow runs execute in background threads (see workflows.register_workflow_steps).
+
+    Options: `rate_limit` (per hour, the token), `allow_anonymous` (60/h reads without a
+    token), `state_file` (JSON kept up to date, reloaded on start), `queue_delay` (seconds a
+    new run stays queued), `run_listed_after` (seconds before a new run shows in run lists, as
+    GitHub's take a few), `step_logs=False` (logs zips without step files, as GitHub often
+    serves them), `schedule_every` (seconds between emulated cron ticks; None: never).
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class Emulator:
         keep_workspaces: bool = False,
         schedule_every: float | None = None,
         step_logs: bool = True,
+        run_listed_after: float = 0.0,
     ) -> None:
         self.store = Store(login, Path(state_file) if state_file else None)
         saved: JSON = {}
@@ -84,6 +91,7 @@ class Emulator:
             keep_workspaces=keep_workspaces,
         )
         self.actions.step_logs = step_logs
+        self.actions.visible_delay = run_listed_after
         self.store.extra["port"] = self._api.port
         register_routes(router, self._api, self.actions)
         self._schedule_every = schedule_every

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from clambake_tui.sandbox.emulator.actions import (
@@ -250,7 +251,10 @@ def _list_runs(req: Request, actions: Actions, *, by_workflow: bool) -> Response
     if by_workflow:
         workflow_id = actions.find_workflow(repo, req.params["workflow"])[0]["id"]
     runs = []
+    now = time.time()
     for run in repo.runs.values():
+        if run.get("listed_after", 0) > now:
+            continue
         if workflow_id is not None and run["workflow_id"] != workflow_id:
             continue
         if q.get("branch") and run["head_branch"] != q["branch"]:
