@@ -394,3 +394,15 @@ def test_label_names_with_slashes_or_colons_round_trip(
     resp = gh.delete(f"{REPO}/issues/{n}/labels/area%2Fui")
     assert resp.status_code == 200
     assert json.loads(resp.text) == []
+
+
+def test_pull_requests_can_be_seeded_with_the_same_rules(
+    gh: httpx.Client, emulator: Emulator, origin_repo: Path, tmp_path: Path
+) -> None:
+    push_branch(origin_repo, tmp_path, "seeded", {"s.txt": "s\n"})
+    number = emulator.add_pull("seeded", "Seeded PR", "Fixes #1", labels=["route:ready_to_merge"])
+    got = gh.get(f"{REPO}/pulls/{number}").json()
+    assert (got["title"], got["head"]["ref"], got["base"]["ref"]) == ("Seeded PR", "seeded", "main")
+    assert [lb["name"] for lb in got["labels"]] == ["route:ready_to_merge"]
+    with pytest.raises(LookupError, match="already exists"):
+        emulator.add_pull("seeded", "Again")

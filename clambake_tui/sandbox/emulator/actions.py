@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -59,6 +60,7 @@ class Actions:
         self.queue_delay = queue_delay
         self.keep_workspaces = keep_workspaces
         self._root = workspace_root
+        self._own_root = False
         self.overrides: dict[str, StepsFactory] = {}
         self.step_logs = True
         self.visible_delay = 0.0
@@ -76,6 +78,7 @@ class Actions:
     def workspace_root(self) -> Path:
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="clambake-emulator-"))
+            self._own_root = True
         self._root.mkdir(parents=True, exist_ok=True)
         return self._root
 
@@ -433,6 +436,8 @@ class Actions:
             control.request_cancel()
         self.gate.set()
         self.wait_idle(10)
+        if self._own_root and self._root is not None and not self.keep_workspaces:
+            shutil.rmtree(self._root, ignore_errors=True)
 
     # rendering -----------------------------------------------------------------------------
     def render_run(self, repo: RepoState, run: JSON, attempt: JSON | None = None) -> JSON:

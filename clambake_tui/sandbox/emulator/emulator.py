@@ -240,6 +240,40 @@ class Emulator:
             )
         self.save()
 
+    def add_pull(
+        self,
+        head: str,
+        title: str,
+        body: str = "",
+        *,
+        base: str | None = None,
+        labels: Iterable[str] = (),
+        repo: str | None = None,
+    ) -> int:
+        """Open a pull request from branch `head` (already in the bare repository); its number.
+
+        The same rules as POST /pulls apply: LookupError with GitHub's 422 message otherwise.
+        """
+        from clambake_tui.sandbox.emulator.routes.pulls import create_pull
+
+        with self.store.lock:
+            target = self._repo(repo)
+            try:
+                issue = create_pull(
+                    self.store,
+                    target,
+                    head=head,
+                    base=base or target.default_branch,
+                    title=title,
+                    body=body,
+                )
+            except ApiError as exc:
+                details = "; ".join(str(e.get("message") or e) for e in exc.errors or [])
+                raise LookupError(f"{exc.message}: {details}" if details else exc.message) from None
+            self.store.add_labels(target, issue, list(labels))
+        self.save()
+        return int(issue["number"])
+
     # inspection (tests, demo) --------------------------------------------------------------
     def issue(self, number: int, *, repo: str | None = None) -> JSON:
         """The issue as GET /repos/o/r/issues/N would answer it."""

@@ -8,6 +8,7 @@ import secrets
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -32,6 +33,7 @@ SECONDARY_MESSAGE = (
 )
 API_VERSION = "2022-11-28"
 WINDOW_SECONDS = 3600
+MAX_RECORDS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,8 @@ class ApiServer:
         self.downloads = Downloads()
         self.budgets: dict[str, RateBudget] = {}
         self.run_tokens: dict[str, RunToken] = {}
-        self.records: list[RequestRecord] = []
+        # The latest requests only: a long `serve` under a polling dashboard must not grow forever.
+        self.records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._records_lock = threading.Lock()
         self._stopping = threading.Event()
         self.host = host

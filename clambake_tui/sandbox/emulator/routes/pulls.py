@@ -7,9 +7,9 @@ import re
 from clambake_tui.sandbox.emulator.errors import ApiError, not_found, validation_failed
 from clambake_tui.sandbox.emulator.http import Request, Response, Router
 from clambake_tui.sandbox.emulator.payloads import now_iso
-from clambake_tui.sandbox.emulator.store import JSON, RepoState
+from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store
 
-__all__ = ["register"]
+__all__ = ["register", "create_pull"]
 
 DOC_PULLS = "https://docs.github.com/rest/pulls/pulls"
 
@@ -178,7 +178,7 @@ def _get_pull(req: Request) -> Response:
 
 
 def _create_pull(req: Request) -> Response:
-    req.require_login()
+    login = req.require_login()
     data = req.json()
     repo = req.repo
     for name in ("head", "base"):
@@ -186,15 +186,40 @@ def _create_pull(req: Request) -> Response:
             raise validation_failed("PullRequest", "missing_field", name)
     if not data.get("title") and not data.get("issue"):
         raise validation_failed("PullRequest", "missing_field", "title")
-    owner, _, head_ref = data["head"].partition(":")
+    issue = create_pull(
+        req.store,
+        repo,
+        head=data["head"],
+        base=data["base"],
+        title=str(data.get("title") or data["head"]),
+        body=data.get("body"),
+        draft=bool(data.get("draft", False)),
+        user=login,
+    )
+    out = _render_pull(req, repo, issue, full=True)
+    return Response(201, out, {"Location": out["url"]})
+
+
+def create_pull(
+    store: Store,
+    repo: RepoState,
+    *,
+    head: str,
+    base: str,
+    title: str,
+    body: str | None,
+    draft: bool = False,
+    user: str | None = None,
+) -> JSON:
+    """Open a pull request (its issue record), with the checks and 422s GitHub applies."""
+    owner, _, head_ref = head.partition(":")
     if not head_ref:
-        owner, head_ref = repo.owner, data["head"]
-    base_ref = data["base"]
+        owner, head_ref = repo.owner, head
     git = repo.git
     head_sha = git.branch_sha(head_ref) if owner.lower() == repo.owner.lower() else None
     if head_sha is None:
         raise validation_failed("PullRequest", "invalid", "head")
-    base_sha = git.branch_sha(base_ref)
+    base_sha = git.branch_sha(base)
     if base_sha is None:
         raise validation_failed("PullRequest", "invalid", "base")
     for other in repo.issues.values():
@@ -203,7 +228,7 @@ def _create_pull(req: Request) -> Response:
             pull
             and other["state"] == "open"
             and pull["head_ref"] == head_ref
-            and pull["base_ref"] == base_ref
+            and pull["base_ref"] == base
         ):
             raise validation_failed(
                 "PullRequest",
@@ -212,31 +237,23 @@ def _create_pull(req: Request) -> Response:
             )
     if git.count_commits(base_sha, head_sha) == 0:
         raise validation_failed(
-            "PullRequest", "custom", message=f"No commits between {base_ref} and {head_ref}"
+            "PullRequest", "custom", message=f"No commits between {base} and {head_ref}"
         )
-    pull = {
-        "id": req.store.new_id(),
+    record = {
+        "id": store.new_id(),
         "head_ref": head_ref,
-        "base_ref": base_ref,
+        "base_ref": base,
         "head_sha": head_sha,
         "base_sha": base_sha,
-        "draft": bool(data.get("draft", False)),
+        "draft": draft,
         "merged": False,
         "merged_at": None,
         "merge_commit_sha": None,
         "merged_by": None,
     }
-    issue = req.store.create_issue(
-        repo,
-        title=str(data.get("title") or head_ref),
-        body=data.get("body"),
-        labels=[],
-        assignees=[],
-        user=req.login,
-        pull=pull,
+    return store.create_issue(
+        repo, title=title, body=body, labels=[], assignees=[], user=user, pull=record
     )
-    out = _render_pull(req, repo, issue, full=True)
-    return Response(201, out, {"Location": out["url"]})
 
 
 def _update_pull(req: Request) -> Response:
