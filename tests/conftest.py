@@ -4,6 +4,6 @@ from tests.fixtures.agents import *  # noqa: F403
 from tests.fixtures.bundling import *  # noqa: F403
 from tests.fixtures.claude import *  # noqa: F403
 from tests.fixtures.common import *  # noqa: F403
+from tests.fixtures.emulator import *  # noqa: F403
 from tests.fixtures.github import *  # noqa: F403
 from tests.fixtures.tui import *  # noqa: F403
-from tests.fixtures.emulator import *  # noqa: F403
