@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 import time
@@ -704,3 +705,36 @@ def test_concurrent_requests_keep_the_state_consistent(
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(add, labels)) == {200}
     assert sorted(emulator.issue_labels(n)) == labels
+
+
+def test_background_processes_of_a_step_live_until_the_job_ends(
+    gh: httpx.Client, workflows: Path, emulator: Emulator, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "bg.pid"
+    start_bg = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+    )
+    check_alive = f"import os; os.kill(int(open({str(pid_file)!r}).read()), 0)"
+    emulator.register_workflow_steps(
+        "build.yml",
+        lambda ctx: [
+            JobSpec(
+                "build", (StepSpec("Start", py(start_bg)), StepSpec("Still there", py(check_alive)))
+            )
+        ],
+    )
+    run_id = dispatch(gh, inputs={"level": "1"}, return_run_details=True).json()["workflow_run_id"]
+    assert emulator.wait_for_run(run_id)["conclusion"] == "success"
+    pid = int(pid_file.read_text())
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie waiting for its reaper counts as ended.
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+
+    wait_until(gone)

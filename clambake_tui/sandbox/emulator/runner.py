@@ -56,6 +56,7 @@ class RunControl:
         self.cancel = threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
+        self.groups: list[int] = []  # process groups of this job's steps, ended at job end
 
     def request_cancel(self) -> None:
         self.cancel.set()
@@ -244,6 +245,13 @@ def _run_job(
     with store.lock:
         _start_step(complete)
         complete["log"].append(log_line("Cleaning up orphan processes"))
+    # What the steps left running in the background ends with the job, as on a runner.
+    with control.lock:
+        groups, control.groups = control.groups, []
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    with store.lock:
         _end_step(complete, "success")
         job["status"] = "completed"
         job["conclusion"] = job_conclusion
@@ -364,6 +372,7 @@ def _run_step(
         return "failure"
     with control.lock:
         control.process = proc
+        control.groups.append(proc.pid)
     reader = threading.Thread(target=_pump, args=(proc, step, store), daemon=True)
     reader.start()
     step_deadline = (
