@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from clambake_tui.errors import AuthError, ClambakeError, ConfigError, GitHubError
+from clambake_tui.errors import AgentError, AuthError, ClambakeError, ConfigError, GitHubError
 from clambake_tui.logs import get_logger
 from clambake_tui.model import (
     AgentProcess,
@@ -312,13 +312,16 @@ def ready_order(issues: Sequence[Issue]) -> list[Issue]:
     )
 
 
-def next_free_agent_id(taken: Sequence[str]) -> str:
-    """The lowest agentNNN no running agent uses."""
-    used = {int(name[5:]) for name in taken if _AGENT_LABEL.match(name)}
-    number = 1
-    while number in used:
-        number += 1
-    return f"agent{number:03}"
+def next_free_agent_id(active: Sequence[str], used: Sequence[str] = ()) -> str:
+    """The lowest agentNNN no run has used yet (its label may still mark an issue it worked),
+    else the lowest no running agent holds."""
+    busy = {int(name[5:]) for name in active if _AGENT_LABEL.match(name)}
+    seen = busy | {int(name[5:]) for name in used if _AGENT_LABEL.match(name)}
+    for taken in (seen, busy):
+        for number in range(1, 1000):
+            if number not in taken:
+                return f"agent{number:03}"
+    raise AgentError("all 999 agent ids are in use; terminate an agent first")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -594,7 +597,10 @@ class Engine:
 
     async def next_agent_id(self) -> str:
         manager = await self.manager()
-        return next_free_agent_id([p.agent_id for p in manager.list_active_agents()])
+        runs = manager.list_agents()
+        return next_free_agent_id(
+            [p.agent_id for p in runs if p.is_active], [p.agent_id for p in runs]
+        )
 
     async def spawn(self, agent_id: str, issue_number: int) -> AgentProcess:
         manager = await self.manager()

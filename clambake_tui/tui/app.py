@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
@@ -161,7 +162,10 @@ class ClambakeApp(App[QuitReport]):
 
     def drain_logs(self) -> None:
         """The one timer: move buffered lines to visible panes, then read the files again."""
-        self._write_visible()
+        try:
+            self._write_visible()
+        except (NoMatches, ScreenStackError):
+            return  # the app is closing: its widgets are going away
         if not self._polling:
             self._polling = True
             self._poll_feed()
@@ -193,6 +197,15 @@ class ClambakeApp(App[QuitReport]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a failed worker ends up: an error line, never a traceback."""
+        worker = event.worker
+        if worker.group == "feed" and event.state is not WorkerState.ERROR:
+            return
+        try:
+            self._report_worker(event)
+        except (NoMatches, ScreenStackError):
+            return  # the app is closing: nothing left to show it on
+
+    def _report_worker(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if event.state is WorkerState.ERROR:
             error = worker.error

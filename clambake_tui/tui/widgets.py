@@ -84,7 +84,7 @@ class AgentPane(Vertical, can_focus=True):
     ]
 
     def __init__(self, view: AgentView, *, max_lines: int) -> None:
-        super().__init__(id=f"pane-{view.process_id}", classes="agent-pane")
+        super().__init__(classes="agent-pane")
         self.view = view
         self.process_id = view.process_id
         self._max_lines = max_lines
@@ -124,24 +124,22 @@ class AgentPane(Vertical, can_focus=True):
                 (view.activity_line(now), "italic"),
                 f"  {usage}",
             )
-            line.truncate(max(10, self.size.width - 2), overflow="ellipsis")
             self.query_one("#info", Static).update(line)
             return
         self.border_title = title
         self.border_subtitle = Text.assemble(status, " ").markup
-        info = Text(no_wrap=True, overflow="ellipsis")
-        info.append(process.branch_name or "(no branch)", style="magenta")
-        info.append("\n")
-        info.append(view.activity_line(now), style="italic")
-        info.append("\n")
         if view.is_active:
-            info.append(f"{usage}  procs {res.num_processes}", style="dim")
+            usage_line = f"{usage}  procs {res.num_processes}"
         elif process.ended_at is not None:
-            info.append(
-                f"ended {format_age((now - process.ended_at).total_seconds())} ago", style="dim"
-            )
-        info.append(f"  restarts {process.restarts}", style="dim")
-        self.query_one("#info", Static).update(info)
+            usage_line = f"ended {format_age((now - process.ended_at).total_seconds())} ago"
+        else:
+            usage_line = "ended"
+        lines = [
+            Text(process.branch_name or "(no branch)", style="magenta"),
+            Text(view.activity_line(now), style="italic"),
+            Text(f"{usage_line}  restarts {process.restarts}", style="dim"),
+        ]
+        self.query_one("#info", Static).update(Text("\n").join(lines))
 
     @property
     def following(self) -> bool:
@@ -307,7 +305,8 @@ class RunsPane(Vertical):
         now = snapshot.taken_at
         table = self.table
         if snapshot.runs != self.runs:
-            selected = self.selected_run()
+            # The newest run stays selected unless the operator moved to an older one.
+            selected = self.selected_run() if table.cursor_row > 0 else None
             self.runs = snapshot.runs
             table.clear()
             for run in snapshot.runs:
@@ -321,8 +320,9 @@ class RunsPane(Vertical):
                     format_duration(run.duration_seconds(now)),
                     key=str(run.id),
                 )
-            if selected is not None and selected in snapshot.runs:
-                table.move_cursor(row=snapshot.runs.index(selected))
+            ids = [run.id for run in snapshot.runs]
+            if selected is not None and selected.id in ids:
+                table.move_cursor(row=ids.index(selected.id))
         train = self.query_one("#train", Static)
         if snapshot.next_train is None:
             train.update("")
