@@ -74,3 +74,20 @@ def test_bundle_outside_actions_dispatches_the_workflow_instead_of_bundling_here
     assert train_repo.emulator.wait_for_run(run_id, timeout=60)["conclusion"] == "success"
     (pull,) = train_repo.pulls()
     assert pull["title"] == "[BUNDLE] 2 issues - 14:27 train"
+
+
+def test_two_dispatches_at_once_bundle_once_thanks_to_the_concurrency_group(
+    train_repo: TrainRepo, agent_branch_pusher
+) -> None:
+    queue_two(train_repo, agent_branch_pusher)
+    forced = {"force_bundle": "true", "dry_run": "false"}
+    first = train_repo.emulator.dispatch("clambake-bundling.yml", inputs=forced)
+    second = train_repo.emulator.dispatch("clambake-bundling.yml", inputs=forced)
+    runs = [train_repo.emulator.wait_for_run(r, timeout=90) for r in (first, second)]
+    # The later run waits for the earlier one (or replaces it while it is still pending).
+    conclusions = [r["conclusion"] for r in runs]
+    assert conclusions in (["success", "success"], ["cancelled", "success"])
+    (pull,) = train_repo.pulls()
+    assert pull["title"].startswith("[BUNDLE] 2 issues")
+    if conclusions[0] == "success":
+        assert "nothing to bundle" in job_log(train_repo, second)
