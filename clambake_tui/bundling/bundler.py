@@ -73,7 +73,8 @@ class PlannedPR:
     body: str
     issues: tuple[int, ...]
     labels: tuple[str, ...] = ()
-    # The bundle branch must be pushed first (False: it exists already with this content).
+    # The commit to push to `head` before opening the PR (None: nothing to push, the head
+    # is an agent branch or a bundle branch an earlier run already pushed).
     push_sha: str | None = None
 
 
