@@ -412,6 +412,9 @@ async def test_a_landing_github_refused_throughout_is_finished_later_without_dup
 
 @pytest.mark.slow
 async def test_actions_down_during_a_train_bundles_locally_once(sandbox: SandboxLayout) -> None:
+    """Actions refuses every dispatch: the landing's train leaves locally. When Actions is back,
+    a forced run of the workflow (the real workflow steps on the emulator's runner) finds the
+    issue already bundled and opens nothing more."""
     emu = emulator_of(sandbox)
     paths = Paths(sandbox.work)
     config = sandbox_config(sandbox, CLAMBAKE_GITHUB_ACTIONS__ENABLED="true")
@@ -426,6 +429,15 @@ async def test_actions_down_during_a_train_bundles_locally_once(sandbox: Sandbox
     assert dispatches.hits >= 1
     assert emu.runs() == []  # Actions never ran a train that could double the local one
     assert_landed_once(sandbox, paths, 1)
+
+    emu.remove_fault(dispatches)
+    run_id = emu.dispatch("clambake-bundling.yml", inputs={"force_bundle": "true"})
+    run = await asyncio.to_thread(emu.wait_for_run, run_id, timeout=120)
+    assert run["conclusion"] == "success", emu.jobs(run_id)
+    steps = {step["name"]: step["conclusion"] for step in emu.jobs(run_id)[0]["steps"]}
+    assert steps.get("Bundle") == "success", steps  # the bundle step really ran
+    assert_landed_once(sandbox, paths, 1)
+    assert len([p for p in emu.pulls() if p.get("state") == "open"]) == 1
     assert_no_zombies()
 
 
