@@ -44,3 +44,19 @@ async def test_with_actions_up_the_bundle_runs_there_not_here(train_repo: TrainR
     assert outcome.lines()[0].startswith("bundling on GitHub Actions (workflow dispatched): run ")
     run = train_repo.emulator.wait_for_run(outcome.dispatch.run.id)
     assert run["event"] == "workflow_dispatch" and run["conclusion"] == "success"
+
+
+async def test_a_manual_trigger_with_manual_dispatch_switched_off_bundles_locally(
+    train_repo: TrainRepo, agent_branch_pusher
+) -> None:
+    number = train_repo.emulator.add_issue("Fix login", labels=["route:review"])
+    agent_branch_pusher(f"agent001/{number}-fix-login", {"a.txt": "a\n"})
+    actions = replace(train_repo.config.github_actions, manual_trigger_enabled=False)
+    config = replace(train_repo.config, github_actions=actions)
+    async with GitHubClient.from_config(config, train_repo.root, settings=FAST) as gh:
+        outcome = await trigger_bundle(gh, train_repo.root, config, force=True, manual=True)
+    assert outcome.path is BundlePath.LOCAL
+    assert outcome.reason == "github_actions.manual_trigger_enabled is false"
+    assert train_repo.emulator.runs() == []
+    (pull,) = train_repo.pulls()
+    assert pull["title"] == "[AUTO] Fix login"

@@ -104,9 +104,20 @@ async def trigger_bundle(
     dispatch: Dispatcher | None = None,
     lock_dir: Path | None = None,
     metrics_file: Path | None = None,
+    manual: bool = False,
 ) -> TriggerOutcome:
-    """Bundle on Actions if it can run there, else locally (when allowed); say which and why."""
-    if config.github_actions.enabled:
+    """Bundle on Actions if it can run there, else locally (when allowed); say which and why.
+
+    `manual`: an operator asked (dashboard `b`, --trigger-bundle), so the workflow is only
+    dispatched if `github_actions.manual_trigger_enabled` allows it.
+    """
+    if (
+        manual
+        and config.github_actions.enabled
+        and not config.github_actions.manual_trigger_enabled
+    ):
+        reason = "github_actions.manual_trigger_enabled is false"
+    elif config.github_actions.enabled:
         try:
             result = await (dispatch or dispatch_bundling)(client, config, force, dry_run)
         except (GitHubError, ActionsDisabledError) as exc:

@@ -159,6 +159,7 @@ async def trigger_with_fallback(ctx: Context, force: bool, dry_run: bool = False
             dispatch=dispatch_bundle,
             lock_dir=paths.locks,
             metrics_file=paths.metrics,
+            manual=True,
         )
     print("\n".join(outcome.lines()))
     run = outcome.dispatch.run if outcome.dispatch else None
