@@ -406,3 +406,17 @@ def test_pull_requests_can_be_seeded_with_the_same_rules(
     assert [lb["name"] for lb in got["labels"]] == ["route:ready_to_merge"]
     with pytest.raises(LookupError, match="already exists"):
         emulator.add_pull("seeded", "Again")
+
+
+def test_html_urls_lead_to_plain_pages_outside_the_api_budget(
+    gh: httpx.Client, emulator: Emulator
+) -> None:
+    n = emulator.add_issue("Count words", "Please count them.", ["route:ready"])
+    html_url = gh.get(f"{REPO}/issues/{n}").json()["html_url"]
+    before = emulator.rate_limit_remaining()
+    page = httpx.get(html_url)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Count words" in page.text and "Please count them." in page.text
+    assert emulator.rate_limit_remaining() == before
+    assert httpx.get(f"{emulator.url}/clambake/sandbox/issues/999").status_code == 404

@@ -20,6 +20,7 @@ from clambake_tui.sandbox.emulator.routes import register_routes
 from clambake_tui.sandbox.emulator.server import ApiServer, RequestRecord
 from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store
 from clambake_tui.sandbox.emulator.tokens import new_token
+from clambake_tui.sandbox.emulator.web import web_page
 from clambake_tui.sandbox.emulator.workflows import StepsFactory
 
 __all__ = ["Emulator", "new_token"]
@@ -94,6 +95,7 @@ class Emulator:
         self.actions.visible_delay = run_listed_after
         self.store.extra["port"] = self._api.port
         register_routes(router, self._api, self.actions)
+        self._api.web = lambda path: web_page(path, self.store, self.actions)
         self._schedule_every = schedule_every
         self._schedule_stop = threading.Event()
         self._schedule_thread: threading.Thread | None = None

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -156,6 +157,8 @@ class ApiServer:
         self.url = f"http://{host}:{self.port}"
         self.urls = Urls(api=self.url, web=web_url or self.url)
         self._thread: threading.Thread | None = None
+        # Pages behind html_url links (set by the emulator); not part of the API.
+        self.web: Callable[[str], Response | None] | None = None
 
     # lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -210,6 +213,10 @@ class ApiServer:
         path = split.path.rstrip("/") or "/"
         if path.startswith("/_blobs/"):
             return self._download(path.removeprefix("/_blobs/").split("/", 1)[0])
+        if method in ("GET", "HEAD") and self.web is not None and not path.startswith("/repos/"):
+            page = self.web(path)
+            if page is not None:
+                return page
         if method == "HEAD":
             method = "GET"  # same answer, the handler drops the body
         if path.startswith("/repositories/"):
