@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import psutil
@@ -232,6 +233,11 @@ async def test_each_bad_day_ends_in_the_right_status_with_the_tree_gone(
         assert mgr.record(process.process_id).failure_mode == failure_mode
         assert not tree_pids(mgr.record(process.process_id))
         assert_gone(seen_pids)
+        if mode == "flood":
+            # Rotated on disk: the live log and one older copy, each near the bound.
+            rotated = final.log_path.with_name("stdout.log.1")
+            assert rotated.exists()
+            assert final.log_path.stat().st_size < 2 * limits.log_max_bytes
     assert_no_zombies()
     finished = [e for e in read_events(agent_paths.metrics) if e["event"] == "agent.finished"]
     assert finished[-1]["failure_mode"] == failure_mode
@@ -331,3 +337,89 @@ async def test_the_registry_has_an_entry_for_every_run_readable_by_anyone(
     entry = data["agents"][process.process_id]
     assert entry["status"]["state"] == "completed"
     assert Registry(agent_paths).get(process.process_id) is not None
+
+
+def _script(path, body: str):
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+SESSION = "11111111-1111-4111-8111-111111111111"
+
+
+@pytest.mark.parametrize("began", [True, False])
+async def test_a_restart_resumes_the_same_session_in_the_same_worktree(
+    agent_paths: Paths, tmp_path, began: bool
+) -> None:
+    calls = tmp_path / "calls.txt"
+    init = f'echo \'{{"type":"system","subtype":"init","session_id":"{SESSION}"}}\'\n'
+    agent = _script(
+        tmp_path / "crashing-agent",
+        # One line per start: the folder, then the session options it was given.
+        f"{{ printf '%s ' \"$PWD\"; printf '%s\\n' \"$@\" | grep -A1 -x -e --resume -e --session-id"
+        f" | tr '\\n' ' '; echo; }} >> {calls}\n" + (init if began else "") + "exit 3\n",
+    )
+    async with make_manager(
+        agent_paths, agents_config(agent), limits=fast_limits(max_restarts=1)
+    ) as mgr:
+        process = await mgr.spawn_agent("agent001", Issue(1, "one"))
+        final = await mgr.wait_finished(process.process_id, timeout=30)
+    assert final.status.state is AgentState.FAILED
+    assert final.status.error == "exited with code 3 without a result"
+    assert final.restarts == 1
+    first, second = calls.read_text().splitlines()
+    assert first.split()[0] == second.split()[0] == str(process.worktree)
+    assert f"--session-id {process.session_id}" in first
+    if began:
+        # The conversation the agent announced is the one continued.
+        assert f"--resume {SESSION}" in second
+        assert "--session-id" not in second
+    else:
+        # Nothing to resume: a new session, never a reused id ("already in use").
+        assert "--resume" not in second
+        assert "--session-id" in second
+        assert process.session_id not in second
+
+
+async def test_silence_beyond_the_inactivity_limit_gives_a_warning(agent_paths: Paths) -> None:
+    limits = fast_limits(inactivity_warning_s=0.3)
+    async with make_manager(agent_paths, limits=limits) as mgr:
+        queue = mgr.subscribe()
+        process = await mgr.spawn_agent("agent001", standin_issue(2, "hang"))
+        warning = None
+        while warning is None:
+            event = await asyncio.wait_for(queue.get(), 10)
+            if event.process.process_id == process.process_id:
+                warning = event.warning
+        assert warning.startswith("no output for ")
+        assert mgr.record(process.process_id).warning == warning
+        assert mgr.get(process.process_id).is_active  # a warning, not an ending
+        await mgr.terminate_all()
+
+
+async def test_cleanup_on_failure_removes_only_a_worktree_without_work(
+    agent_paths: Paths, tmp_path
+) -> None:
+    idle = _script(tmp_path / "failing-agent", "exit 1\n")
+    busy = _script(
+        tmp_path / "working-agent",
+        "echo draft > draft.txt && git add draft.txt && git commit -qm draft\nexit 1\n",
+    )
+    dirty = _script(tmp_path / "dirty-agent", "echo draft > draft.txt\nexit 1\n")
+    outcomes = {}
+    for n, agent in ((1, idle), (2, busy), (3, dirty)):
+        async with make_manager(agent_paths, agents_config(agent, cleanup_on_failure=True)) as mgr:
+            process = await mgr.spawn_agent(f"agent00{n}", Issue(n, "x"))
+            final = await mgr.wait_finished(process.process_id, timeout=30)
+            assert final.status.state is AgentState.FAILED
+            watcher = mgr.record(process.process_id).watcher_pid
+            await asyncio.to_thread(_wait_gone, watcher)
+            outcomes[n] = final.worktree.exists()
+    assert outcomes == {1: False, 2: True, 3: True}
+
+
+def _wait_gone(pid: int | None) -> None:
+    if pid:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).wait(30)

@@ -68,6 +68,7 @@ async def test_200_spawn_terminate_cycles_leave_nothing_behind(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_500_spawn_terminate_cycles_leave_nothing_behind(
     agent_paths: Paths, tiny_agent: Path
 ) -> None:

@@ -36,7 +36,7 @@ class Limits:
     log_max_bytes: int = LOG_MAX_BYTES
     # How often the watcher reads the growing log and samples the process tree.
     poll_s: float = 0.1
-    sample_s: float = 1.0
+    sample_s: float = 2.0
 
     @classmethod
     def from_config(cls, agents: AgentsConfig, **overrides: Any) -> Limits:

@@ -17,6 +17,7 @@ from clambake_tui.model import ResourceUsage
 
 __all__ = [
     "ProcKey",
+    "descendants",
     "create_time",
     "is_alive",
     "become_subreaper",
@@ -89,17 +90,12 @@ class TreeTracker:
 
     def update(self, extra_roots: Iterable[int] = ()) -> None:
         """Record the current descendants of the roots (and the roots themselves)."""
-        for pid in (*self._roots, *extra_roots):
-            try:
-                root = psutil.Process(pid)
-                family = [root, *root.children(recursive=True)]
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
+        for pid in descendants((*self._roots, *extra_roots)):
+            if any(key[0] == pid for key in self._seen):
                 continue
-            for proc in family:
-                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                    key = (proc.pid, proc.create_time())
-                    if key not in self._seen:
-                        self._seen[key] = proc
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                proc = psutil.Process(pid)
+                self._seen[(pid, proc.create_time())] = proc
         self._forget_dead()
 
     def _forget_dead(self) -> None:
@@ -115,6 +111,52 @@ class TreeTracker:
 
     def keys(self) -> list[ProcKey]:
         return list(self._seen)
+
+
+def _proc_children(pid: int) -> list[int] | None:
+    """Direct children from /proc/<pid>/task/*/children (cost grows with the tree, not with the
+    number of processes on the machine); None where the kernel does not offer it."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    found: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
+                found.extend(int(part) for part in handle.read().split())
+        except FileNotFoundError:
+            if tid == str(pid):
+                return None
+        except OSError:
+            continue
+    return found
+
+
+def descendants(roots: Iterable[int]) -> list[int]:
+    """The roots that exist and all their descendants, as pids."""
+    result: list[int] = []
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        children = _proc_children(pid)
+        if children is None:
+            try:
+                proc = psutil.Process(pid)
+                children = [c.pid for c in proc.children(recursive=True)]
+            except psutil.Error:
+                continue
+        elif not children and not os.path.exists(f"/proc/{pid}"):
+            continue
+        result.append(pid)
+        stack.extend(children)
+    return result
 
 
 def _signal_group(pgid: int | None, sig: int) -> None:

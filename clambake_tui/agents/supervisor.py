@@ -37,6 +37,7 @@ from clambake_tui.agents.process_tree import (
     ResourceSampler,
     TreeTracker,
     create_time,
+    descendants,
     end_tree,
     is_alive,
 )
@@ -803,18 +804,19 @@ class AgentProcessManager:
 
 def _tree_of(record: AgentRecord) -> list[psutil.Process]:
     """The agent's whole tree: the watcher's descendants (it reaps orphans), else the agent's."""
-    roots: list[psutil.Process] = []
-    try:
-        if is_alive(record.watcher_pid, record.watcher_create_time):
-            assert record.watcher_pid is not None
-            return psutil.Process(record.watcher_pid).children(recursive=True)
-        process = record.process
-        if process.pid and is_alive(process.pid, process.pid_create_time):
-            root = psutil.Process(process.pid)
-            roots = [root, *root.children(recursive=True)]
-    except psutil.Error:
+    process = record.process
+    if is_alive(record.watcher_pid, record.watcher_create_time):
+        assert record.watcher_pid is not None
+        pids = descendants([record.watcher_pid])[1:]
+    elif process.pid and is_alive(process.pid, process.pid_create_time):
+        pids = descendants([process.pid])
+    else:
         return []
-    return roots
+    procs: list[psutil.Process] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    return procs
 
 
 def _reap_blocking(pid: int) -> None:

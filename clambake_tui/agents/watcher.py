@@ -188,6 +188,7 @@ class Watcher:
         self._exit_status: dict[int, int] = {}
         self._pidfd: int | None = None
         self.first_started: datetime = record.process.started_at
+        self._my_create_time = create_time(os.getpid())
 
     # -- registry
 
@@ -201,7 +202,7 @@ class Watcher:
                 current,
                 process=replace(current.process, **process_fields),
                 watcher_pid=os.getpid(),
-                watcher_create_time=create_time(os.getpid()),
+                watcher_create_time=self._my_create_time,
                 **record_fields,
             )
 
@@ -562,7 +563,12 @@ class Watcher:
                     status, mode = ProcessStatus.terminated(), "killed"
                     break
                 try:
-                    run = self._start(resume=bool(self.record.process.session_id))
+                    # Resume only a conversation that really began (its init line named it);
+                    # one that never started gets a fresh session id.
+                    resume = self.activity.session_id is not None
+                    if not resume:
+                        self._update(session_id=str(uuid.uuid4()))
+                    run = self._start(resume=resume)
                 except (OSError, ValueError) as exc:
                     status, mode = ProcessStatus.failed(f"cannot restart: {exc}"), "error"
                     break
