@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from clambake_tui.agents.supervisor import AgentProcessManager
     from clambake_tui.config import Config
     from clambake_tui.github.client import GitHubClient, RunLogs
-    from clambake_tui.github.transport import Waiting
+    from clambake_tui.github.transport import ClientSettings, Waiting
     from clambake_tui.state import Paths
 
 __all__ = [
@@ -364,12 +364,14 @@ class Engine:
         clock: Clock = utcnow,
         tail_lines: int = 5,
         follow: bool = True,
+        client_settings: ClientSettings | None = None,
     ) -> None:
         self.paths = paths
         self.config = config
         self.clock = clock
         self.tail_lines = tail_lines
         self.follow = follow
+        self._client_settings = client_settings
         self._manager = manager
         self._manager_ready = False
         self._github = github
@@ -410,7 +412,11 @@ class Engine:
 
         try:
             self._github = GitHubClient.from_config(
-                self.config, self.paths.root, metrics_path=self.paths.metrics, on_wait=self._on_wait
+                self.config,
+                self.paths.root,
+                metrics_path=self.paths.metrics,
+                on_wait=self._on_wait,
+                settings=self._client_settings,
             )
         except ClambakeError as exc:
             self._setup_error = exc

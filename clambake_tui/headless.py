@@ -42,7 +42,14 @@ STATE_STYLE = {
 
 async def take_snapshot(paths: Paths, config: Config, *, tail_lines: int = 3) -> Snapshot:
     """One forced refresh of a fresh engine (supervisor reconciled once, GitHub asked once)."""
-    engine = Engine(paths, config, tail_lines=tail_lines, follow=False)
+    from clambake_tui.github.transport import ClientSettings
+
+    # Cron and CI want an answer, not patience: a GitHub that does not answer at once is
+    # reported as unreachable after one short retry.
+    settings = ClientSettings(
+        timeout=5.0, max_attempts=2, backoff_base=0.2, backoff_max=1.0, max_wait=5.0
+    )
+    engine = Engine(paths, config, tail_lines=tail_lines, follow=False, client_settings=settings)
     try:
         return await engine.refresh(force=True)
     finally:
