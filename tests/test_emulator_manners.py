@@ -223,3 +223,19 @@ def test_the_repository_keeps_its_etag_while_nothing_changes(gh: httpx.Client) -
     etag = gh.get(REPO).headers["etag"]
     time.sleep(1.1)  # a clock in the body would change the ETag every second
     assert gh.get(REPO, headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_secondary_limits_when_switched_on_refuse_the_81st_creation_in_a_minute(
+    origin_repo,
+) -> None:
+    from clambake_tui.sandbox.emulator.limits import SecondaryLimits
+
+    with Emulator(secondary_limits=SecondaryLimits(content_per_minute=3)) as emu:
+        emu.add_repo("clambake", "sandbox", origin_repo)
+        gh = httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"})
+        made = [gh.post(f"{REPO}/issues", json={"title": f"t{n}"}).status_code for n in range(4)]
+        assert made == [201, 201, 201, 403]
+        refused = gh.post(f"{REPO}/issues", json={"title": "again"})
+        assert refused.headers["retry-after"] == "60"
+        assert refused.json()["message"].startswith("You have exceeded a secondary rate limit")
+        assert gh.get(f"{REPO}/issues").status_code == 200  # reads are not content creation

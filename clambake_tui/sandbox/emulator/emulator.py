@@ -16,6 +16,7 @@ from clambake_tui.sandbox.emulator.actions import Actions
 from clambake_tui.sandbox.emulator.errors import ApiError
 from clambake_tui.sandbox.emulator.faults import Fault
 from clambake_tui.sandbox.emulator.http import Router
+from clambake_tui.sandbox.emulator.limits import SecondaryLimits
 from clambake_tui.sandbox.emulator.routes import register_routes
 from clambake_tui.sandbox.emulator.server import ApiServer, RequestRecord
 from clambake_tui.sandbox.emulator.store import JSON, RepoState, Store
@@ -41,7 +42,9 @@ class Emulator:
     token), `state_file` (JSON kept up to date, reloaded on start), `queue_delay` (seconds a
     new run stays queued), `run_listed_after` (seconds before a new run shows in run lists, as
     GitHub's take a few), `step_logs=False` (logs zips without step files, as GitHub often
-    serves them), `schedule_every` (seconds between emulated cron ticks; None: never).
+    serves them), `schedule_every` (seconds between emulated cron ticks; None: never),
+    `secondary_limits` (True: GitHub's secondary limits at its published numbers, or a
+    `SecondaryLimits` with others).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class Emulator:
         schedule_every: float | None = None,
         step_logs: bool = True,
         run_listed_after: float = 0.0,
+        secondary_limits: SecondaryLimits | bool = False,
     ) -> None:
         self.store = Store(login, Path(state_file) if state_file else None)
         saved: JSON = {}
@@ -92,6 +96,12 @@ class Emulator:
             keep_workspaces=keep_workspaces,
         )
         self.actions.step_logs = step_logs
+        if secondary_limits:
+            self._api.secondary_limits = (
+                secondary_limits
+                if isinstance(secondary_limits, SecondaryLimits)
+                else SecondaryLimits()
+            )
         self.actions.visible_delay = run_listed_after
         self.store.extra["port"] = self._api.port
         register_routes(router, self._api, self.actions)

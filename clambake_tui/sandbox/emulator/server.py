@@ -21,6 +21,7 @@ from clambake_tui.logs import get_logger
 from clambake_tui.sandbox.emulator.errors import ApiError
 from clambake_tui.sandbox.emulator.faults import Fault, FaultKind, FaultPlan
 from clambake_tui.sandbox.emulator.http import Request, Response, Router
+from clambake_tui.sandbox.emulator.limits import SecondaryLimits
 from clambake_tui.sandbox.emulator.store import Store, Urls
 
 __all__ = ["ApiServer", "RateBudget", "RequestRecord", "Downloads"]
@@ -157,6 +158,7 @@ class ApiServer:
         self.url = f"http://{host}:{self.port}"
         self.urls = Urls(api=self.url, web=web_url or self.url)
         self._thread: threading.Thread | None = None
+        self.secondary_limits: SecondaryLimits | None = None
         # Pages behind html_url links (set by the emulator); not part of the API.
         self.web: Callable[[str], Response | None] | None = None
 
@@ -261,6 +263,31 @@ class ApiServer:
         if not free and budget.remaining <= 0:
             return self._exhausted(budget, 403, client, login)
 
+        limits = self.secondary_limits
+        if limits is None:
+            return self._route(method, path, query, body, headers, login, identity, budget, free)
+        if not limits.enter(identity, method):
+            refused = self._secondary(403, limits.retry_after)
+            refused.headers.update(budget.headers())
+            return refused
+        try:
+            return self._route(method, path, query, body, headers, login, identity, budget, free)
+        finally:
+            limits.leave(identity)
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: bytes,
+        headers: dict[str, str],
+        login: str | None,
+        identity: str,
+        budget: RateBudget,
+        free: bool,
+    ) -> Response:
+        """Run the route and finish its answer: conditional GET, budget, headers, saving."""
         found = self.router.match(method, path)
         if found is None:
             resp: Response = self._error_response(ApiError(404, "Not Found"))
@@ -359,17 +386,20 @@ class ApiServer:
             return self._error_response(ApiError(status, message))
         if fault.kind in (FaultKind.SECONDARY_RATE_LIMIT, FaultKind.TOO_MANY_REQUESTS):
             status = fault.status or (429 if fault.kind is FaultKind.TOO_MANY_REQUESTS else 403)
-            resp = self._error_response(
-                ApiError(
-                    status,
-                    SECONDARY_MESSAGE.format(rid=_request_id()),
-                    documentation_url="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
-                )
-            )
-            if fault.retry_after is not None:
-                resp.headers["Retry-After"] = str(fault.retry_after)
-            return resp
+            return self._secondary(status, fault.retry_after)
         return None
+
+    def _secondary(self, status: int, retry_after: int | None) -> Response:
+        resp = self._error_response(
+            ApiError(
+                status,
+                SECONDARY_MESSAGE.format(rid=_request_id()),
+                documentation_url="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            )
+        )
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
+        return resp
 
     def _exhausted(
         self,
