@@ -52,7 +52,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--token", help="the token to accept (default: the state file's, else a new one)"
     )
     serve_parser.add_argument(
-        "--rate-limit", type=int, default=5000, help="requests per hour per token (default: 5000)"
+        "--rate-limit",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="requests per hour per token (default: 5000)",
     )
     serve_parser.add_argument(
         "--fault",
@@ -67,7 +71,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--queue-delay",
         type=float,
         default=2.0,
+        metavar="SECONDS",
         help="seconds a new workflow run stays queued (default: 2)",
+    )
+    serve_parser.add_argument(
+        "--secondary-limits",
+        action="store_true",
+        help="apply GitHub's secondary rate limits (80 creations a minute, 500 an hour, "
+        "100 requests in flight)",
     )
     serve_parser.add_argument(
         "--run-listed-after",
@@ -161,6 +172,7 @@ def serve(ctx: Context) -> int:
             queue_delay=args.queue_delay,
             schedule_every=args.schedule_every,
             run_listed_after=args.run_listed_after,
+            secondary_limits=args.secondary_limits,
         )
     except OSError as exc:
         raise ClambakeError(
