@@ -2,6 +2,7 @@
 
 from clambake_tui.sandbox.emulator.emulator import Emulator, new_token
 from clambake_tui.sandbox.emulator.faults import Fault, FaultKind
+from clambake_tui.sandbox.emulator.limits import SecondaryLimits
 from clambake_tui.sandbox.emulator.server import RequestRecord
 from clambake_tui.sandbox.emulator.workflows import (
     BUNDLING_WORKFLOW,
@@ -17,6 +18,7 @@ __all__ = [
     "Emulator",
     "Fault",
     "FaultKind",
+    "SecondaryLimits",
     "RequestRecord",
     "register_workflow_steps",
     "unregister_workflow_steps",
