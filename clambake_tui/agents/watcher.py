@@ -42,6 +42,7 @@ from clambake_tui.agents.process_tree import (
 )
 from clambake_tui.agents.registry import AgentRecord, Registry, agent_dir
 from clambake_tui.config import SECTIONS, Config
+from clambake_tui.errors import ClambakeError
 from clambake_tui.logs import agent_event, configure_logging, get_logger
 from clambake_tui.metrics import record as record_metric
 from clambake_tui.model import AgentResult, AgentState, ProcessStatus, utcnow
@@ -518,7 +519,7 @@ class Watcher:
         else:
             try:
                 run = self._start(resume=False)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, ClambakeError) as exc:
                 message = f"cannot start {self.spec.config.agents.claude_code_path}: " + (
                     getattr(exc, "strerror", None) or str(exc)
                 )
@@ -569,7 +570,7 @@ class Watcher:
                     if not resume:
                         self._update(session_id=str(uuid.uuid4()))
                     run = self._start(resume=resume)
-                except (OSError, ValueError) as exc:
+                except (OSError, ValueError, ClambakeError) as exc:
                     status, mode = ProcessStatus.failed(f"cannot restart: {exc}"), "error"
                     break
                 continue
