@@ -44,7 +44,7 @@ async def test_spawn_watch_bundle_read_logs_and_quit_on_the_sandbox(
             await pilot.press("s")
             await until(pilot, lambda: isinstance(app.screen, SpawnScreen) and app.screen.issues)
             await pilot.press("enter")
-            await until(pilot, lambda: len(states(app)) == count)
+            await until(pilot, lambda count=count: len(states(app)) == count)
         await until(pilot, lambda: states(app) == [AgentState.COMPLETED] * 2)
         issues = sorted(view.process.issue_number for view in app.snapshot.agents)
         assert issues == [1, 2]  # very-high (#2) and high (#1) priority first
