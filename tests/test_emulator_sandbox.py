@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -216,3 +217,30 @@ def test_startup_is_quick_enough_for_every_test_to_have_its_own(origin_repo: Pat
         emu.add_repo("o", "r", origin_repo)
         assert httpx.get(f"{emu.url}/repos/o/r").status_code == 200
     assert time.perf_counter() - started < 30
+
+
+def test_init_refuses_a_folder_with_files_and_serve_a_state_whose_repository_is_gone(
+    tmp_path: Path,
+) -> None:
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    done = subprocess.run([CLAMBAKE, "sandbox", "init", str(busy)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "is not empty" in done.stderr
+    assert (busy / "notes.txt").read_text() == "mine"
+
+    folder = tmp_path / "gone"
+    assert (
+        subprocess.run([CLAMBAKE, "sandbox", "init", str(folder)], capture_output=True).returncode
+        == 0
+    )
+    shutil.rmtree(folder / "origin.git")
+    served = subprocess.run(
+        [CLAMBAKE, "sandbox", "serve", "--state", str(folder / "emulator.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 1
+    assert "is gone" in served.stderr and "sandbox init" in served.stderr

@@ -189,6 +189,13 @@ def serve(ctx: Context) -> int:
     if not emulator.store.repos:
         emulator.stop()
         raise ClambakeError(f"{state} holds no repository: add one with --repo DIR")
+    for repo in emulator.store.repos.values():
+        if not repo.git.exists():
+            emulator.stop()
+            raise ClambakeError(
+                f"the git repository behind {repo.full_name} is gone ({repo.bare_path}): "
+                "lay out a new sandbox with `clambake sandbox init DIR`"
+            )
     for fault in faults:
         emulator.add_fault(fault)
     emulator.start()
