@@ -80,14 +80,33 @@ def record(metrics_file: Path | None, event: str, **fields: Any) -> None:
         log.warning("cannot record metric %s: %s", event, exc)
 
 
-def read_events(metrics_file: Path) -> list[dict[str, Any]]:
-    """Every well-formed event in the file, oldest first; damaged lines are skipped."""
+# What `record` writes at the start of every line, and the length of its `ts` value.
+_TS_PREFIX = '{"ts":"'
+_TS_LEN = len("2026-01-01T00:00:00.000+00:00")
+
+
+def read_events(metrics_file: Path, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Every well-formed event in the file, oldest first; damaged lines are skipped.
+
+    With `since`, lines that `record` wrote before it are skipped without being parsed (a
+    large file is mostly old news); any other line is parsed and kept for the caller to judge.
+    """
     events: list[dict[str, Any]] = []
     try:
         text = metrics_file.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return events
+    cutoff = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else None
+    start, end = len(_TS_PREFIX), len(_TS_PREFIX) + _TS_LEN
     for line in text.splitlines():
+        if (
+            cutoff is not None
+            and line.startswith(_TS_PREFIX)
+            and line[end : end + 1] == '"'
+            and line[end - 6 : end] == "+00:00"
+            and line[start:end] < cutoff
+        ):
+            continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -311,9 +330,10 @@ def collect_metrics(
     paths: Paths, now: datetime | None = None, hours: float | None = DEFAULT_HOURS
 ) -> Metrics:
     """`compute_metrics` over .clambake/metrics.jsonl, with the active count from the registry."""
-    return compute_metrics(
-        read_events(paths.metrics), now, hours, active=count_active_agents(paths.registry)
-    )
+    now = now or datetime.now(UTC)
+    since = now - timedelta(hours=hours) if hours is not None else None
+    events = read_events(paths.metrics, since)
+    return compute_metrics(events, now, hours, active=count_active_agents(paths.registry))
 
 
 # ---------------------------------------------------------------- the parts

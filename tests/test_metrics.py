@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,25 @@ def test_damaged_lines_are_skipped_not_fatal(paths: Paths) -> None:
         fh.write('{"event": "agent.restarted", "ts": "2026-11-26T1\n[1, 2]\nnot json\n')
     record(paths.metrics, "agent.restarted", agent_id="agent001", restarts=2)
     assert collect_metrics(paths, hours=None).agents.restarts == 2
+
+
+def test_reading_since_a_time_skips_older_lines_and_keeps_the_rest(paths: Paths) -> None:
+    record(paths.metrics, "agent.spawned", agent_id="agent000")
+    written = paths.metrics.read_text()
+    # The recorder's own line shape, which lets old lines be skipped unparsed.
+    assert re.match(r'^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00","event":', written)
+    paths.metrics.write_text(
+        '{"ts":"2026-11-26T10:59:59.999+00:00","event":"agent.spawned","agent_id":"agent001"}\n'
+        # Another writer's shapes are parsed, never skipped on their looks.
+        '{"event":"agent.spawned","ts":"2026-11-26T10:00:00","agent_id":"agent002"}\n'
+        '{"ts":"2026-11-26T10:00:00Z","event":"agent.spawned","agent_id":"agent003"}\n'
+        '{"ts":"2026-11-26T11:00:00.000+00:00","event":"agent.spawned","agent_id":"agent004"}\n'
+    )
+    since = T0 - timedelta(hours=1)
+    kept = [e["agent_id"] for e in read_events(paths.metrics, since=since)]
+    assert kept == ["agent002", "agent003", "agent004"]
+    assert len(read_events(paths.metrics)) == 4
+    assert collect_metrics(paths, now=T0, hours=1).agents.spawned == 1
 
 
 def test_concurrent_writers_never_interleave_within_a_line(paths: Paths) -> None:
