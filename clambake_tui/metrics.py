@@ -10,7 +10,8 @@ Event names in use (fields beyond `ts` and `event`):
                        exit_code, restarts, cpu_peak, rss_peak, open_files_peak, exited_at
 - github.request       method, route, status, cached, remaining
 - actions.dispatch     ok, workflow, latency_s (trigger to run visible), run_id, error
-- bundle.run           path ("actions" | "local"), ok, duration_s, issues, prs, reason
+- bundle.run           path ("actions" | "local"), ok, duration_s, issues, prs, reason,
+                       run_id (optional: the Actions run; its records count once)
 - landing.pushed       agent_id, issue_number, exited_at, pushed_at
 - bundle.pr_created    pr_number, issues, created_at
 
@@ -394,7 +395,7 @@ def _peaks(finished: Sequence[Mapping[str, Any]]) -> tuple[AgentPeak, ...]:
 def _github_metrics(by_name: Mapping[str, list[Mapping[str, Any]]]) -> GitHubMetrics:
     dispatches = by_name.get("actions.dispatch", [])
     dispatched_ok = [e for e in dispatches if e.get("ok") is True]
-    runs = by_name.get("bundle.run", [])
+    runs = _unique_runs(by_name.get("bundle.run", []))
     runs_ok = sum(1 for e in runs if e.get("ok") is True)
     requests = by_name.get("github.request", [])
     not_modified = sum(1 for e in requests if e.get("cached") is True or e.get("status") == 304)
@@ -424,6 +425,21 @@ def _github_metrics(by_name: Mapping[str, list[Mapping[str, Any]]]) -> GitHubMet
         rate_limit_remaining=remaining,
         rate_limit_seen_at=seen_at,
     )
+
+
+def _unique_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Bundle runs, each Actions run counted once however many watchers recorded it (its last
+    record wins: it is the one that saw it finish)."""
+    last: dict[Any, int] = {}
+    for index, event in enumerate(runs):
+        run_id = event.get("run_id")
+        if run_id is not None:
+            last[(event.get("path"), run_id)] = index
+    return [
+        event
+        for index, event in enumerate(runs)
+        if event.get("run_id") is None or last[(event.get("path"), event.get("run_id"))] == index
+    ]
 
 
 def _end_to_end(by_name: Mapping[str, list[Mapping[str, Any]]]) -> EndToEndMetrics:

@@ -332,6 +332,19 @@ def test_bundling_runs_duration_success_rate_and_local_fallbacks(paths: Paths) -
     assert (g.actions_runs, g.local_fallbacks) == (2, 1)
 
 
+def test_an_actions_run_recorded_twice_counts_once_with_its_last_record(paths: Paths) -> None:
+    m = recorded(
+        paths,
+        ("bundle.run", {"path": "actions", "ok": False, "duration_s": 5.0, "run_id": 77}),
+        ("bundle.run", {"path": "actions", "ok": True, "duration_s": 42.0, "run_id": 77}),
+        ("bundle.run", {"path": "local", "ok": True, "duration_s": 3.0}),
+        ("bundle.run", {"path": "local", "ok": True, "duration_s": 3.0}),
+    )
+    g = m.github
+    assert (g.bundle_runs, g.bundle_runs_ok, g.actions_runs, g.local_fallbacks) == (3, 3, 1, 2)
+    assert g.bundle_duration.p90 == 42.0
+
+
 def test_api_requests_versus_304s_and_last_rate_limit_remaining(paths: Paths) -> None:
     m = recorded(
         paths,
