@@ -582,6 +582,11 @@ class AgentProcessManager:
             except OSError:
                 self._on_exit(key, process_id)
                 continue
+            if not is_alive(*key):
+                # Gone already, and the pid may belong to someone else by now.
+                os.close(fd)
+                self._on_exit(key, process_id)
+                continue
             self._pidfds[key] = fd
             loop.add_reader(fd, self._on_exit, key, process_id)
 
