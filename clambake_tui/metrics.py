@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from clambake_tui.logs import get_logger
 
 if TYPE_CHECKING:
+    from clambake_tui.model import WorkflowRun
     from clambake_tui.state import Paths
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "compute_metrics",
     "count_active_agents",
     "collect_metrics",
+    "record_actions_runs",
 ]
 
 METRICS_PATH_ENV = "CLAMBAKE_METRICS_FILE"
@@ -67,7 +69,9 @@ def record(metrics_file: Path | None, event: str, **fields: Any) -> None:
     target = metrics_file or (Path(p) if (p := os.environ.get(METRICS_PATH_ENV)) else None)
     if target is None:
         return
-    entry = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
+    # `ts` is when it happened: now, unless the caller records something seen after the fact.
+    stamp = fields.pop("ts", None) or datetime.now(UTC).isoformat(timespec="milliseconds")
+    entry = {"ts": stamp, "event": event, **fields}
     line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -337,6 +341,40 @@ def collect_metrics(
     return compute_metrics(events, now, hours, active=count_active_agents(paths.registry))
 
 
+def record_actions_runs(metrics_file: Path, runs: Iterable[WorkflowRun]) -> int:
+    """Record each completed bundling run on GitHub Actions that is not in the file yet.
+
+    A train that leaves on Actions is bundled on the runner, whose own records are thrown away
+    with the job; what GitHub says about the run (conclusion, start and end) is recorded here as
+    a `bundle.run` with path "actions", its `run_id` and `ts` set to when it completed.
+    Returns how many runs were recorded.
+    """
+    known = {
+        e.get("run_id")
+        for e in read_events(metrics_file)
+        if e.get("event") == "bundle.run" and e.get("path") == "actions"
+    }
+    added = 0
+    for run in sorted(runs, key=lambda r: r.updated_at):
+        if not run.is_completed or run.id in known:
+            continue
+        record(
+            metrics_file,
+            "bundle.run",
+            ts=_iso_ms(run.updated_at),
+            path="actions",
+            ok=run.conclusion == "success",
+            duration_s=round(run.duration_seconds(), 3),
+            issues=None,
+            prs=None,
+            reason=run.conclusion,
+            run_id=run.id,
+        )
+        known.add(run.id)
+        added += 1
+    return added
+
+
 # ---------------------------------------------------------------- the parts
 
 
@@ -552,6 +590,11 @@ def _seconds(start: datetime, end: datetime) -> float:
 
 def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
+
+
+def _iso_ms(value: datetime) -> str:
+    """The recorder's own `ts` form (UTC, milliseconds)."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _iso(value: datetime) -> str:

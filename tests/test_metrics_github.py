@@ -4,7 +4,13 @@ bundler, landing and supervisor, against the GitHub emulator."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from clambake_tui.bundling.trigger import BundlePath, dispatch_bundling, trigger_bundle
 from clambake_tui.config import Config, load_config
@@ -147,3 +153,50 @@ async def test_agent_exit_to_push_to_bundle_pr_is_measured_end_to_end(
     assert (m.github.local_fallbacks, m.github.bundle_runs_ok) == (1, 1)
     prs = [p for p in sandbox.emulator.pulls() if f"#{number}" in str(p.get("body"))]
     assert len(prs) == 1
+
+
+def metrics_json(root: Path, *args: str) -> tuple[dict[str, object], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "clambake_tui", "metrics", "--json", *args],
+        cwd=root,
+        env={**os.environ, "CLAMBAKE_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+async def test_refresh_records_trains_that_left_on_actions_once(sandbox: SandboxLayout) -> None:
+    """A train bundled on the runner leaves no record here; `--refresh` asks GitHub for the
+    bundling workflow's completed runs and records each once."""
+    emu = sandbox.emulator
+    assert emu is not None
+    run_id = emu.dispatch("clambake-bundling.yml", inputs={"dry_run": "true"})
+    run = await asyncio.to_thread(emu.wait_for_run, run_id, timeout=120)
+    assert run["status"] == "completed"
+
+    before, _ = metrics_json(sandbox.work)
+    assert before["github"]["actions_runs"] == 0  # type: ignore[index]
+    for _ in range(2):  # a second refresh finds nothing new
+        data, _ = metrics_json(sandbox.work, "--refresh")
+        github = data["github"]
+        assert github["actions_runs"] == 1  # type: ignore[index]
+        assert github["bundle_runs"] == 1  # type: ignore[index]
+        assert github["bundle_duration"]["count"] == 1  # type: ignore[index]
+        assert github["bundle_runs_ok"] == (run["conclusion"] == "success")  # type: ignore[index]
+    runs = [e for e in read_events(Paths(sandbox.work).metrics) if e["event"] == "bundle.run"]
+    assert [e["run_id"] for e in runs] == [run_id]
+
+
+@pytest.mark.slow  # the client's retries of a refused connection take about 15 s
+def test_refresh_without_github_warns_and_still_prints_local_numbers(tmp_path: Path) -> None:
+    (tmp_path / "clambake.toml").write_text(
+        '[github]\nowner = "o"\nrepo = "r"\napi_url = "http://127.0.0.1:9"\n'
+    )
+    data, err = metrics_json(tmp_path, "--refresh")
+    assert data["schema_version"] == 1
+    assert err.startswith("clambake: warning: Actions runs not refreshed: ")
+    assert err.count("\n") == 1

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
+import sys
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from clambake_tui.metrics import DEFAULT_HOURS, Metrics, Summary, collect_metrics
+from clambake_tui.metrics import (
+    DEFAULT_HOURS,
+    Metrics,
+    Summary,
+    collect_metrics,
+    record_actions_runs,
+)
 
 if TYPE_CHECKING:
     from clambake_tui.cli import Context
+    from clambake_tui.model import WorkflowRun
 
 
 def _hours(raw: str) -> float | None:
@@ -46,16 +56,52 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help=f"only events of the last N hours (default {DEFAULT_HOURS:g}; 0 or 'all': every event)",
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="first record the bundling workflow's completed runs on GitHub Actions "
+        "(asks GitHub; a train that left on Actions is otherwise not counted here)",
+    )
     parser.set_defaults(run=_run)
 
 
 def _run(ctx: Context) -> int:
+    if ctx.args.refresh:
+        _refresh(ctx)
     metrics = collect_metrics(ctx.paths, hours=ctx.args.hours)
     if ctx.args.json:
         print(json.dumps(metrics.to_json(), indent=2))
         return 0
     render(metrics, Console(highlight=False))
     return 0
+
+
+def _refresh(ctx: Context) -> None:
+    """Record the Actions runs GitHub reports; a failure is a warning, local numbers still print."""
+    from clambake_tui.errors import ClambakeError
+    from clambake_tui.github.client import GitHubClient
+
+    config = ctx.config()
+    hours = ctx.args.hours
+    since = datetime.now(UTC) - timedelta(hours=hours) if hours is not None else None
+
+    async def runs() -> list[WorkflowRun]:
+        async with GitHubClient.from_config(
+            config, ctx.paths.root, metrics_path=ctx.paths.metrics
+        ) as client:
+            return await client.list_runs(
+                config.github_actions.bundling_workflow, per_page=100, created_after=since
+            )
+
+    try:
+        ctx.ensure_state()
+        found = asyncio.run(runs())
+    except ClambakeError as exc:
+        print(f"clambake: warning: Actions runs not refreshed: {exc}", file=sys.stderr)
+        return
+    added = record_actions_runs(ctx.paths.metrics, found)
+    if added and not ctx.args.json:
+        print(f"recorded {added} completed bundling run(s) from GitHub Actions", file=sys.stderr)
 
 
 def _pct(value: float | None) -> str:
