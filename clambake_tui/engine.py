@@ -387,7 +387,9 @@ class Engine:
         if self._manager is None:
             from clambake_tui.agents.supervisor import AgentProcessManager
 
-            self._manager = AgentProcessManager(self.paths, self.config, token=self._token())
+            # Only a dashboard spawns; a one-shot snapshot needs no token for the agents.
+            token = self._token() if self.follow else None
+            self._manager = AgentProcessManager(self.paths, self.config, token=token)
         if not self._manager_ready:
             self._manager_ready = True
             if self.follow:
