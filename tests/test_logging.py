@@ -163,3 +163,28 @@ def test_a_command_error_carrying_a_token_is_redacted_everywhere(
     for where in (done.stderr, done.stdout, log_text):
         assert hidden not in where
     assert REDACTED in done.stderr and REDACTED in log_text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: readable agent log lines (monitor, dashboard panes) are not redacted yet",
+)
+def test_agent_log_lines_shown_to_people_are_redacted() -> None:
+    from clambake_tui.agents.claude import StreamParser, render
+
+    stream = [
+        {
+            "type": "assistant",
+            "message": {
+                "id": "m1",
+                "content": [
+                    {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "env"}},
+                    {"type": "text", "text": f"I found GH_TOKEN={CLASSIC} in the environment"},
+                ],
+            },
+        },
+    ]
+    data = "".join(json.dumps(line) + "\n" for line in stream).encode()
+    shown = [text for event in StreamParser().feed(data) if (text := render(event))]
+    assert shown, "the events render"
+    assert not any(CLASSIC in line for line in shown), shown
