@@ -734,7 +734,10 @@ def test_background_processes_of_a_step_live_until_the_job_ends(
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        # A zombie waiting for its reaper counts as ended.
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+        # A zombie waiting for its reaper counts as ended (and it may be reaped meanwhile).
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
 
     wait_until(gone)
