@@ -190,25 +190,53 @@ class Watcher:
         self._pidfd: int | None = None
         self.first_started: datetime = record.process.started_at
         self._my_create_time = create_time(os.getpid())
+        self._dirty = False
+        self._write_failing = False
 
     # -- registry
 
     def _update(self, **changes: Any) -> None:
-        """Change our record in the registry (and keep our copy), process fields and record fields."""
+        """Change our record (process fields and record fields) and write it to the registry.
+
+        The watcher is the only writer of its record while it lives, so its copy is the truth:
+        a write that fails (disk full, read-only) is kept and retried, never lost.
+        """
         process_fields = {k: v for k, v in changes.items() if hasattr(self.record.process, k)}
         record_fields = {k: v for k, v in changes.items() if k not in process_fields}
+        self.record = replace(
+            self.record,
+            process=replace(self.record.process, **process_fields),
+            watcher_pid=os.getpid(),
+            watcher_create_time=self._my_create_time,
+            **record_fields,
+        )
+        self._dirty = True
+        self._flush()
 
-        def change(current: AgentRecord) -> AgentRecord:
-            return replace(
-                current,
-                process=replace(current.process, **process_fields),
-                watcher_pid=os.getpid(),
-                watcher_create_time=self._my_create_time,
-                **record_fields,
-            )
+    def _flush(self) -> bool:
+        """Write our record if it has unwritten changes; False when the registry refused."""
+        if not self._dirty:
+            return True
+        mine = self.record
+        try:
+            self.registry.put(mine)
+        except ClambakeError as exc:
+            if not self._write_failing:
+                self._write_failing = True
+                self._event("agent.registry_write_failed", level=40, error=str(exc))
+            return False
+        if self._write_failing:
+            self._write_failing = False
+            self._event("agent.registry_write_recovered")
+        self._dirty = False
+        return True
 
-        updated = self.registry.update(self.record.process_id, change)
-        self.record = updated or change(self.record)
+    async def _flush_until_written(self) -> None:
+        """The final status must reach the registry: retry (gently) until the disk takes it."""
+        delay = 0.05
+        while not self._flush():
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
 
     def _event(self, event: str, level: int = 20, **fields: Any) -> None:
         agent_event(
@@ -353,6 +381,8 @@ class Watcher:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), limits.poll_s * (5 if quiet else 1))
             now = time.monotonic()
+            if self._dirty:
+                self._flush()
             self._read_log()
             if now >= next_sample:
                 next_sample = now + limits.sample_s
@@ -624,6 +654,7 @@ class Watcher:
             result=self.activity.result,
             failure_mode=mode,
         )
+        await self._flush_until_written()
         self._event(
             "agent.finished",
             level=20 if status.state is AgentState.COMPLETED else 30,
