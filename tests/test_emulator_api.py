@@ -282,11 +282,29 @@ def test_create_pull_answers_201_in_githubs_shape(
     pull = models().PullRequest.model_validate(resp.json())
     assert pull.head.sha == sha
     assert pull.head.ref == "feature"
-    assert pull.mergeable is True
+    assert pull.mergeable is None  # still being computed, as GitHub answers a new one
+    assert pull.mergeable_state == "unknown"
     assert pull.commits == 1
     got = gh.get(f"{REPO}/pulls/{pull.number}")
     assert got.status_code == 200
-    models().PullRequest.model_validate(got.json())
+    assert models().PullRequest.model_validate(got.json()).mergeable is True
+
+
+def test_a_conflicting_pull_is_not_mergeable(
+    gh: httpx.Client, origin_repo: Path, tmp_path: Path
+) -> None:
+    push_branch(origin_repo, tmp_path, "left", {"README.md": "left\n"})
+    push_branch(origin_repo, tmp_path, "right", {"README.md": "right\n"})
+    left = gh.post(f"{REPO}/pulls", json={"title": "l", "head": "left", "base": "main"}).json()
+    right = gh.post(f"{REPO}/pulls", json={"title": "r", "head": "right", "base": "main"}).json()
+    assert gh.put(f"{REPO}/pulls/{left['number']}/merge", json={}).status_code == 200
+    after = gh.get(f"{REPO}/pulls/{right['number']}").json()
+    assert (after["mergeable"], after["mergeable_state"]) == (False, "dirty")
+    refused = gh.put(f"{REPO}/pulls/{right['number']}/merge", json={})
+    assert (refused.status_code, refused.json()["message"]) == (
+        405,
+        "Pull Request is not mergeable",
+    )
 
 
 def test_a_second_pull_for_the_same_head_is_422_already_exists(

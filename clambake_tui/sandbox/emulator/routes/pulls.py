@@ -54,7 +54,9 @@ def _branch_side(req: Request, repo: RepoState, ref: str, sha: str) -> JSON:
     }
 
 
-def _render_pull(req: Request, repo: RepoState, issue: JSON, *, full: bool) -> JSON:
+def _render_pull(
+    req: Request, repo: RepoState, issue: JSON, *, full: bool, computing: bool = False
+) -> JSON:
     store, urls = req.store, req.urls
     pull = issue["pull"]
     number = issue["number"]
@@ -114,7 +116,8 @@ def _render_pull(req: Request, repo: RepoState, issue: JSON, *, full: bool) -> J
     git = repo.git
     merged = bool(pull.get("merged"))
     mergeable: bool | None = None
-    if issue["state"] == "open":
+    # A just-opened pull request answers mergeable: null while GitHub computes it.
+    if issue["state"] == "open" and not computing:
         mergeable = git.merge(base_sha, head_sha, "probe") is not None
     adds, dels, files = git.diff_stats(base_sha, head_sha)
     body.update(
@@ -196,7 +199,7 @@ def _create_pull(req: Request) -> Response:
         draft=bool(data.get("draft", False)),
         user=login,
     )
-    out = _render_pull(req, repo, issue, full=True)
+    out = _render_pull(req, repo, issue, full=True, computing=True)
     return Response(201, out, {"Location": out["url"]})
 
 
