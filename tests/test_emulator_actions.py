@@ -741,3 +741,15 @@ def test_background_processes_of_a_step_live_until_the_job_ends(
             return True
 
     wait_until(gone)
+
+
+def test_an_older_enterprise_server_answers_dispatch_with_204_only(
+    origin_repo: Path, tmp_path: Path
+) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/build.yml": BUILD_YML})
+    with Emulator(run_details=False, queue_delay=0) as emu:
+        emu.add_repo("clambake", "sandbox", origin_repo)
+        gh = httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"})
+        resp = dispatch(gh, inputs={"level": "1"}, return_run_details=True)
+        assert (resp.status_code, resp.content) == (204, b"")
+        assert len(emu.runs()) == 1

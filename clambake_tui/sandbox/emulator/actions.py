@@ -64,6 +64,7 @@ class Actions:
         self.overrides: dict[str, StepsFactory] = {}
         self.step_logs = True
         self.visible_delay = 0.0
+        self.run_details = True
         self.gate = threading.Event()
         self.gate.set()
         self._controls: dict[int, RunControl] = {}

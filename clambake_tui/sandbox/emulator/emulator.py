@@ -44,7 +44,8 @@ class Emulator:
     GitHub's take a few), `step_logs=False` (logs zips without step files, as GitHub often
     serves them), `schedule_every` (seconds between emulated cron ticks; None: never),
     `secondary_limits` (True: GitHub's secondary limits at its published numbers, or a
-    `SecondaryLimits` with others).
+    `SecondaryLimits` with others), `run_details=False` (dispatch always answers 204, as an
+    older GitHub Enterprise Server does).
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class Emulator:
         step_logs: bool = True,
         run_listed_after: float = 0.0,
         secondary_limits: SecondaryLimits | bool = False,
+        run_details: bool = True,
     ) -> None:
         self.store = Store(login, Path(state_file) if state_file else None)
         saved: JSON = {}
@@ -103,6 +105,7 @@ class Emulator:
                 else SecondaryLimits()
             )
         self.actions.visible_delay = run_listed_after
+        self.actions.run_details = run_details
         self.store.extra["port"] = self._api.port
         register_routes(router, self._api, self.actions)
         self._api.web = lambda path: web_page(path, self.store, self.actions)

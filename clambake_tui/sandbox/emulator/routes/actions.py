@@ -186,10 +186,12 @@ def _dispatch(req: Request, actions: Actions) -> Response:
         inputs=resolved,
         actor=login,
     )
-    if (
+    wants_details = (
         data.get("return_run_details") is True
         or req.headers.get("x-github-api-version") == "2026-03-10"
-    ):
+    )
+    # An older GitHub Enterprise Server knows nothing of run details: 204 whatever was asked.
+    if wants_details and actions.run_details:
         return Response(
             200,
             {
