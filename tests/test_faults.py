@@ -505,11 +505,6 @@ async def test_a_full_disk_refuses_the_spawn_clearly_and_keeps_the_registry(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a watcher that cannot write the registry dies; the run is later settled "
-    "from its log as a crash instead of terminated, and terminate waits out its timeout",
-)
 async def test_a_disk_that_fills_while_an_agent_runs_still_records_its_termination(
     small_state_folder: Paths, tiny_agent: Path
 ) -> None:
