@@ -81,6 +81,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "100 requests in flight)",
     )
     serve_parser.add_argument(
+        "--no-run-details",
+        action="store_true",
+        help="answer every dispatch 204, as an older GitHub Enterprise Server does",
+    )
+    serve_parser.add_argument(
         "--run-listed-after",
         type=float,
         default=1.0,
@@ -173,6 +178,7 @@ def serve(ctx: Context) -> int:
             schedule_every=args.schedule_every,
             run_listed_after=args.run_listed_after,
             secondary_limits=args.secondary_limits,
+            run_details=not args.no_run_details,
         )
     except OSError as exc:
         raise ClambakeError(
