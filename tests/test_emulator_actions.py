@@ -753,3 +753,16 @@ def test_an_older_enterprise_server_answers_dispatch_with_204_only(
         resp = dispatch(gh, inputs={"level": "1"}, return_run_details=True)
         assert (resp.status_code, resp.content) == (204, b"")
         assert len(emu.runs()) == 1
+
+
+def test_a_run_that_cannot_start_ends_as_startup_failure(
+    gh: httpx.Client, workflows: Path, emulator: Emulator
+) -> None:
+    def broken(ctx: RunContext) -> list[JobSpec]:
+        raise RuntimeError("no plan")
+
+    emulator.register_workflow_steps("build.yml", broken)
+    run_id = dispatch(gh, inputs={"level": "1"}, return_run_details=True).json()["workflow_run_id"]
+    run = emulator.wait_for_run(run_id, timeout=10)
+    assert (run["status"], run["conclusion"]) == ("completed", "startup_failure")
+    assert emulator.jobs(run_id) == []

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clambake_tui.logs import get_logger
 from clambake_tui.redact import register_secret
 from clambake_tui.sandbox.emulator.errors import ApiError, not_found
 from clambake_tui.sandbox.emulator.payloads import node_id, now_iso, simple_commit_payload
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from clambake_tui.sandbox.emulator.server import ApiServer
 
 __all__ = ["Actions"]
+
+log = get_logger(__name__)
 
 WORKFLOWS_DIR = ".github/workflows"
 DOC_DISPATCH = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
@@ -194,7 +197,18 @@ class Actions:
         token = self._issue_run_token(repo, wf)
         ctx = self._context(repo, run, wf, workspace, token)
         factory = steps_factory_for(wf.path, self.overrides)
-        plans = list(factory(ctx))
+        try:
+            if wf.error:
+                raise ValueError(wf.error)
+            plans = list(factory(ctx))
+        except Exception:
+            # What GitHub reports for a workflow that cannot even start (a broken file).
+            log.warning("workflow %s cannot start", wf.path, exc_info=True)
+            self.api.run_tokens.pop(token, None)
+            run.update(
+                {"status": "completed", "conclusion": "startup_failure", "updated_at": now_iso()}
+            )
+            return
         previous = {j["name"]: j for j in run["jobs"] if j["run_attempt"] == attempt - 1}
         jobs: list[JSON] = []
         now = now_iso()
