@@ -699,8 +699,7 @@ def test_concurrent_requests_keep_the_state_consistent(
     labels = [f"agent{i:03d}" for i in range(1, 41)]
 
     def add(label: str) -> int:
-        with httpx.Client(base_url=emulator.url, headers=gh.headers) as client:
-            return client.post(f"{REPO}/issues/{n}/labels", json={"labels": [label]}).status_code
+        return gh.post(f"{REPO}/issues/{n}/labels", json={"labels": [label]}).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(add, labels)) == {200}

@@ -393,7 +393,9 @@ def _run_step(
             break
         control.cancel.wait(0.05)
     proc.wait()
-    reader.join(timeout=5)
+    # The step ends with its process, as on a runner, even if something it started in the
+    # background still holds the output pipe.
+    reader.join(timeout=0.5)
     with control.lock:
         control.process = None
     code = proc.returncode
@@ -471,7 +473,9 @@ def _pump(proc: subprocess.Popen[bytes], step: JSON, store: Store) -> None:
     for raw in iter(proc.stdout.readline, b""):
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         with store.lock:
-            step["log"].append(log_line(line))
+            # Output of background leftovers after the step ended is not the step's any more.
+            if step["status"] != "completed":
+                step["log"].append(log_line(line))
     proc.stdout.close()
 
 
