@@ -2,7 +2,8 @@
 
 Ten stand-in agents (flood mode) are spawned by the real supervisor in a sandbox served by the
 GitHub emulator, each writing CLAMBAKE_STANDIN_FLOOD_RATE stream-json lines a second for the
-flood's length, while the real dashboard (headless, 160x48, the real Engine) shows them. Every
+flood's length, while the real dashboard (headless, 200x60 so that all ten panes show their log
+tails, the real Engine) shows them. Every
 250 ms a key moves the focus between panes; its latency is the time from the key press until
 the app is idle again with the new focus painted. The dashboard process's RSS and CPU are
 sampled every second (the agents are other processes and are not counted).
@@ -38,6 +39,8 @@ from clambake_tui.state import Paths
 from clambake_tui.tui.app import make_app
 
 LATENCY_GOAL_MS = 100.0
+# Big enough for all ten panes to show their logs (no compact list): the costly case.
+SIZE = (200, 60)
 ONCE_GOAL_S = 1.0
 
 
@@ -49,12 +52,14 @@ def percentile(values: list[float], share: float) -> float:
 async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
     paths = Paths(work)
     paths.ensure_state()
-    engine = Engine(paths, load_config(work / "clambake.toml"), tail_lines=0)
+    engine = Engine(
+        paths, load_config(work / "clambake.toml"), tail_lines=0, supervisor_thread=True
+    )
     app = make_app(engine, blink=False)
     me = psutil.Process()
     latencies: list[float] = []
     rss: list[tuple[float, int]] = []
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         for number in range(1, agents + 1):
             await engine.spawn(f"agent{number:03}", number)
         deadline = time.monotonic() + 60
@@ -98,6 +103,8 @@ async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
                 next_sample += 1.0
             await asyncio.sleep(max(0.0, 0.25 - (time.perf_counter() - t0)))
         wall = time.monotonic() - wall_start
+        compact = app.grid.compact
+        visible = sum(1 for pane in app.grid.panes() if pane.is_on_screen)
         cpu_end = me.cpu_times()
         shown = sum(pane.log_widget.line_count for pane in app.grid.panes())
         written = 0
@@ -117,6 +124,8 @@ async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
         "flood_seconds": round(wall, 1),
         "lines_written": written,
         "lines_in_panes": shown,
+        "panes_visible": visible,
+        "compact_list": compact,
         "key_presses_measured": len(latencies),
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
         "latency_ms_p99": round(percentile(latencies, 0.99), 1) if latencies else None,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -332,6 +333,31 @@ def _one_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------- the engine
 
 
+class _LoopThread:
+    """An event loop on a daemon thread; coroutines are handed to it and awaited from outside."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="clambake-supervisor", daemon=True
+        )
+        self._thread.start()
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self.loop.is_closed():
+            coro.close()
+            raise AgentError("the supervisor has stopped")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
 @dataclass
 class _GitHubState:
     """What the engine remembers between refreshes, so trouble never blanks the screen."""
@@ -352,6 +378,8 @@ class Engine:
     `manager` (the agent supervisor) and `github` (a GitHubClient) are built from the config on
     first use unless given; `clock` is what "now" means (tests freeze it). `follow` starts the
     supervisor's change follower (the dashboard); without it a refresh only reconciles once.
+    `supervisor_thread` runs the supervisor on its own event loop thread: it parses every
+    agent's log as it grows, and under a flood that work must not stall the dashboard's loop.
     """
 
     def __init__(
@@ -365,6 +393,7 @@ class Engine:
         tail_lines: int = 5,
         follow: bool = True,
         client_settings: ClientSettings | None = None,
+        supervisor_thread: bool = False,
     ) -> None:
         self.paths = paths
         self.config = config
@@ -374,6 +403,7 @@ class Engine:
         self._client_settings = client_settings
         self._manager = manager
         self._manager_ready = False
+        self._loop_thread = _LoopThread() if supervisor_thread else None
         self._github = github
         self._owns_github = github is None
         self._setup_error: ClambakeError | None = None
@@ -382,8 +412,10 @@ class Engine:
 
     # ------------------------------------------------------------ wiring
 
-    async def manager(self) -> AgentProcessManager:
-        """The supervisor, re-adopting and reconciling the registry's agents on first use."""
+    async def _manager_ready_here(self) -> AgentProcessManager:
+        """The supervisor, re-adopting and reconciling the registry's agents on first use.
+
+        Runs on the supervisor's loop (see `_supervise`)."""
         if self._manager is None:
             from clambake_tui.agents.supervisor import AgentProcessManager
 
@@ -397,6 +429,16 @@ class Engine:
             else:
                 await self._manager.reconcile()
         return self._manager
+
+    async def _supervise(self, work: Callable[[AgentProcessManager], Awaitable[T]]) -> T:
+        """Run `work(manager)` where the supervisor lives: its own thread's loop, or this one."""
+
+        async def call() -> T:
+            return await work(await self._manager_ready_here())
+
+        if self._loop_thread is None:
+            return await call()
+        return await self._loop_thread.run(call())
 
     def _token(self) -> str | None:
         from clambake_tui.github.auth import find_token, resolve_api_url
@@ -456,7 +498,17 @@ class Engine:
             except Exception:  # closing must never turn a clean exit into a traceback
                 log.debug("closing the GitHub client failed", exc_info=True)
         if self._manager is not None:
-            await self._manager.close()
+            manager = self._manager
+
+            async def close() -> None:
+                await manager.close()
+
+            if self._loop_thread is None:
+                await close()
+            else:
+                await self._loop_thread.run(close())
+        if self._loop_thread is not None:
+            self._loop_thread.stop()
 
     # ------------------------------------------------------------ refresh
 
@@ -498,11 +550,13 @@ class Engine:
 
     async def _agents(self) -> tuple[AgentView, ...]:
         try:
-            manager = await self.manager()
-            processes = manager.list_agents()
+            return await self._supervise(self._collect_agents)
         except ClambakeError as exc:
             self._gh.errors = [*self._gh.errors, f"agents: {exc.message}"]
             return ()
+
+    async def _collect_agents(self, manager: AgentProcessManager) -> tuple[AgentView, ...]:
+        processes = manager.list_agents()
         now = self.clock()
         shown = [
             p
@@ -604,23 +658,31 @@ class Engine:
         return ready_order(issues)
 
     async def next_agent_id(self) -> str:
-        manager = await self.manager()
-        runs = manager.list_agents()
-        return next_free_agent_id(
-            [p.agent_id for p in runs if p.is_active], [p.agent_id for p in runs]
-        )
+        async def pick(manager: AgentProcessManager) -> str:
+            runs = manager.list_agents()
+            return next_free_agent_id(
+                [p.agent_id for p in runs if p.is_active], [p.agent_id for p in runs]
+            )
+
+        return await self._supervise(pick)
 
     async def spawn(self, agent_id: str, issue_number: int) -> AgentProcess:
-        manager = await self.manager()
-        return await manager.spawn_agent(agent_id, issue_number)
+        async def spawn(manager: AgentProcessManager) -> AgentProcess:
+            return await manager.spawn_agent(agent_id, issue_number)
+
+        return await self._supervise(spawn)
 
     async def terminate(self, process_id: str) -> None:
-        manager = await self.manager()
-        await manager.terminate_agent(process_id)
+        async def terminate(manager: AgentProcessManager) -> None:
+            await manager.terminate_agent(process_id)
+
+        await self._supervise(terminate)
 
     async def terminate_all(self) -> list[AgentProcess]:
-        manager = await self.manager()
-        return await manager.terminate_all()
+        async def terminate_all(manager: AgentProcessManager) -> list[AgentProcess]:
+            return await manager.terminate_all()
+
+        return await self._supervise(terminate_all)
 
     async def trigger_bundle(self) -> BundleOutcome:
         """Bundle now: on Actions when it can run there, else locally (bundling decides)."""

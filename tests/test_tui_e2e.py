@@ -35,7 +35,7 @@ async def test_spawn_watch_bundle_read_logs_and_quit_on_the_sandbox(
     monkeypatch.setenv("CLAMBAKE_STANDIN_DELAY", "0.1")
     paths = Paths(sandbox.work)
     paths.ensure_state()
-    engine = Engine(paths, load_config(sandbox.config_path), tail_lines=0)
+    engine = Engine(paths, load_config(sandbox.config_path), tail_lines=0, supervisor_thread=True)
     app = make_app(engine, blink=False, refresh_seconds=0.3, tick_seconds=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.snapshot is not None)
@@ -82,7 +82,7 @@ async def test_terminate_from_the_dashboard_stops_a_running_agent(
     monkeypatch.setenv("CLAMBAKE_STANDIN_DELAY", "5")
     paths = Paths(sandbox.work)
     paths.ensure_state()
-    engine = Engine(paths, load_config(sandbox.config_path), tail_lines=0)
+    engine = Engine(paths, load_config(sandbox.config_path), tail_lines=0, supervisor_thread=True)
     app = make_app(engine, blink=False, refresh_seconds=0.3, tick_seconds=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.snapshot is not None)

@@ -360,5 +360,5 @@ def make_app(
     if engine is None:
         if paths is None or config is None:
             raise ValueError("make_app needs an engine, or paths and config to build one")
-        engine = Engine(paths, config, clock=clock, tail_lines=0)
+        engine = Engine(paths, config, clock=clock, tail_lines=0, supervisor_thread=True)
     return ClambakeApp(engine, **options)
