@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -373,7 +374,8 @@ def _run_step(
     with control.lock:
         control.process = proc
         control.groups.append(proc.pid)
-    reader = threading.Thread(target=_pump, args=(proc, step, store), daemon=True)
+    exited = threading.Event()
+    reader = threading.Thread(target=_pump, args=(proc, step, store, exited), daemon=True)
     reader.start()
     step_deadline = (
         None if spec.timeout_seconds is None else time.monotonic() + spec.timeout_seconds
@@ -393,9 +395,10 @@ def _run_step(
             break
         control.cancel.wait(0.05)
     proc.wait()
-    # The step ends with its process, as on a runner, even if something it started in the
-    # background still holds the output pipe.
-    reader.join(timeout=0.5)
+    exited.set()
+    # The reader drains what the process wrote, then stops even if something it started in
+    # the background still holds the pipe: the step ends with its process, as on a runner.
+    reader.join(timeout=10)
     with control.lock:
         control.process = None
     code = proc.returncode
@@ -468,15 +471,32 @@ def _shown_command(spec: StepSpec) -> str:
     return shlex.join(argv)
 
 
-def _pump(proc: subprocess.Popen[bytes], step: JSON, store: Store) -> None:
+def _pump(proc: subprocess.Popen[bytes], step: JSON, store: Store, exited: threading.Event) -> None:
     assert proc.stdout is not None
-    for raw in iter(proc.stdout.readline, b""):
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    fd = proc.stdout.fileno()
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            if exited.is_set():
+                break  # the process is gone and nothing more is coming right now
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if lines:
+            with store.lock:
+                step["log"].extend(log_line(_text(raw)) for raw in lines)
+    if pending:
         with store.lock:
-            # Output of background leftovers after the step ended is not the step's any more.
-            if step["status"] != "completed":
-                step["log"].append(log_line(line))
+            step["log"].append(log_line(_text(pending)))
     proc.stdout.close()
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").rstrip("\r")
 
 
 def _safe(name: str) -> str:
