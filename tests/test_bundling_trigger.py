@@ -56,7 +56,10 @@ async def test_a_manual_trigger_with_manual_dispatch_switched_off_bundles_locall
     async with GitHubClient.from_config(config, train_repo.root, settings=FAST) as gh:
         outcome = await trigger_bundle(gh, train_repo.root, config, force=True, manual=True)
     assert outcome.path is BundlePath.LOCAL
-    assert outcome.reason == "github_actions.manual_trigger_enabled is false"
+    assert outcome.reason == (
+        "dispatching the bundling workflow by hand is switched off "
+        "(github_actions.manual_trigger_enabled = false)"
+    )
     assert train_repo.emulator.runs() == []
     (pull,) = train_repo.pulls()
     assert pull["title"] == "[AUTO] Fix login"

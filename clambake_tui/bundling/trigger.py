@@ -116,7 +116,10 @@ async def trigger_bundle(
         and config.github_actions.enabled
         and not config.github_actions.manual_trigger_enabled
     ):
-        reason = "github_actions.manual_trigger_enabled is false"
+        reason = (
+            "dispatching the bundling workflow by hand is switched off "
+            "(github_actions.manual_trigger_enabled = false)"
+        )
     elif config.github_actions.enabled:
         try:
             result = await (dispatch or dispatch_bundling)(client, config, force, dry_run)
