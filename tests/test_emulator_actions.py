@@ -765,3 +765,17 @@ def test_a_run_that_cannot_start_ends_as_startup_failure(
     run = emulator.wait_for_run(run_id, timeout=10)
     assert (run["status"], run["conclusion"]) == ("completed", "startup_failure")
     assert emulator.jobs(run_id) == []
+
+
+def test_a_run_still_queued_at_the_head_of_its_group_is_not_cancelled_by_newer_ones(
+    gh: httpx.Client, origin_repo: Path, tmp_path: Path, emulator: Emulator
+) -> None:
+    commit_files(origin_repo, tmp_path, {".github/workflows/one.yml": CONCURRENT_YML})
+    emulator.hold_runs()
+    first, second, third = (
+        dispatch(gh, "one.yml", return_run_details=True).json()["workflow_run_id"] for _ in range(3)
+    )
+    emulator.release_runs()
+    assert emulator.wait_for_run(first)["conclusion"] == "success"
+    assert emulator.wait_for_run(second)["conclusion"] == "cancelled"
+    assert emulator.wait_for_run(third)["conclusion"] == "success"

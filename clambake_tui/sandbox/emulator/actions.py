@@ -290,12 +290,19 @@ class Actions:
             return lambda: False
         self._group_seq += 1
         run["concurrency_seq"] = self._group_seq
-        for other in repo.runs.values():
-            if other is run or other.get("concurrency_group") != group:
-                continue
-            if other["status"] == "completed":
-                continue
-            if other["status"] in ("pending", "queued") or cancel_running:
+        members = sorted(
+            (
+                other
+                for other in repo.runs.values()
+                if other is not run
+                and other.get("concurrency_group") == group
+                and other["status"] != "completed"
+            ),
+            key=lambda other: other.get("concurrency_seq", 0),
+        )
+        # The first is the group's running (or about to run) one; the others are waiting.
+        for position, other in enumerate(members):
+            if position > 0 or cancel_running:
                 self.cancel(other)
 
         def blocked() -> bool:
