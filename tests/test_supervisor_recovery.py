@@ -24,7 +24,6 @@ from tests.fixtures.agents import (
     assert_gone,
     assert_no_zombies,
     make_manager,
-    standin_issue,
     tree_pids,
 )
 
@@ -33,14 +32,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR = """
 import asyncio, sys
 from pathlib import Path
+from clambake_tui.model import Issue
 from clambake_tui.state import Paths
-from tests.fixtures.agents import make_manager, standin_issue
+from tests.fixtures.agents import agents_config, make_manager
 
 async def main():
-    manager = make_manager(Paths(Path(sys.argv[1])))
+    manager = make_manager(Paths(Path(sys.argv[1])), agents_config(sys.argv[2]))
     await manager.start()
     for n in (1, 2, 3):
-        await manager.spawn_agent(f"agent00{n}", standin_issue(n, delay="0.25"))
+        await manager.spawn_agent(f"agent00{n}", Issue(n, "gated"))
     print("spawned", flush=True)
     await asyncio.sleep(3600)
 
@@ -48,14 +48,34 @@ asyncio.run(main())
 """
 
 
+def gated_agent(folder: Path, gate: Path) -> Path:
+    """An agent that says hello, waits until `gate` exists, then succeeds."""
+    script = folder / "gated-agent"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"echo '{INIT}'\n"
+        f'while [ ! -e "{gate}" ]; do sleep 0.05; done\n'
+        f"echo '{RESULT}'\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+INIT = '{"type":"system","subtype":"init","session_id":"00000000-0000-4000-8000-000000000002"}'
+RESULT = '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok"}'
+
+
 async def test_a_new_supervisor_readopts_agents_after_the_old_one_is_sigkilled(
-    agent_paths: Paths,
+    agent_paths: Paths, tmp_path: Path
 ) -> None:
+    gate = tmp_path / "gate"
+    agent = gated_agent(tmp_path, gate)
     supervisor = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         SUPERVISOR,
         str(agent_paths.root),
+        str(agent),
         stdout=asyncio.subprocess.PIPE,
         cwd=REPO_ROOT,
     )
@@ -66,9 +86,10 @@ async def test_a_new_supervisor_readopts_agents_after_the_old_one_is_sigkilled(
     supervisor.send_signal(signal.SIGKILL)
     await supervisor.wait()
 
-    async with make_manager(agent_paths) as manager:
+    async with make_manager(agent_paths, agents_config(agent)) as manager:
         active = manager.list_active_agents()
         assert len(active) == 3
+        gate.touch()
         finals = await asyncio.gather(
             *(manager.wait_finished(p.process_id, timeout=60) for p in active)
         )
@@ -81,31 +102,36 @@ async def test_a_new_supervisor_readopts_agents_after_the_old_one_is_sigkilled(
 
 
 async def test_a_live_agent_whose_watcher_died_is_adopted_and_judged_by_its_log(
-    agent_paths: Paths,
+    agent_paths: Paths, tmp_path: Path
 ) -> None:
-    async with make_manager(agent_paths) as manager:
-        process = await manager.spawn_agent("agent001", standin_issue(1, delay="0.2"))
+    gate = tmp_path / "gate"
+    async with make_manager(agent_paths, agents_config(gated_agent(tmp_path, gate))) as manager:
+        process = await manager.spawn_agent("agent001", Issue(1, "gated"))
         record = manager.record(process.process_id)
         assert record.watcher_pid is not None
         os.kill(record.watcher_pid, signal.SIGKILL)
+        while manager.record(process.process_id).watcher_pid == record.watcher_pid:
+            await asyncio.sleep(0.05)  # the manager notices (pidfd) and starts a new watcher
+        gate.touch()
         final = await manager.wait_finished(process.process_id, timeout=60)
-        after = manager.record(process.process_id)
     assert final.status.state is AgentState.COMPLETED, final.status
-    assert after.watcher_pid != record.watcher_pid
+    assert final.result is not None and final.result.succeeded
     assert_gone([process.pid or 0])
     assert_no_zombies()
 
 
 async def test_an_agent_that_ended_while_unsupervised_is_reconciled_from_its_result(
-    agent_paths: Paths,
+    agent_paths: Paths, tmp_path: Path
 ) -> None:
-    manager = make_manager(agent_paths)
-    process = await manager.spawn_agent("agent001", standin_issue(1, delay="0.1"))
+    gate = tmp_path / "gate"
+    manager = make_manager(agent_paths, agents_config(gated_agent(tmp_path, gate)))
+    process = await manager.spawn_agent("agent001", Issue(1, "gated"))
     record = manager.record(process.process_id)
     await manager.close()
     assert record.watcher_pid is not None
     os.kill(record.watcher_pid, signal.SIGKILL)
     agent = psutil.Process(process.pid)
+    gate.touch()
     await asyncio.to_thread(agent.wait, 60)
     assert Registry(agent_paths).get(process.process_id).is_active  # nobody recorded the end
 

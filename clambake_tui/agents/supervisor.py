@@ -147,7 +147,6 @@ class AgentProcessManager:
         self._samplers: dict[str, ResourceSampler] = {}
         self._subscribers: list[asyncio.Queue[AgentEvent]] = []
         self._waiters: dict[str, list[asyncio.Future[AgentProcess]]] = {}
-        self._children: dict[int, int] = {}  # watcher pid -> pidfd (watchers we started)
         self._pidfds: dict[tuple[int, float], int] = {}  # (pid, create_time) -> pidfd
         self._wake: asyncio.Event | None = None
         self._fast_until = 0.0
@@ -189,12 +188,6 @@ class AgentProcessManager:
             loop.remove_reader(fd)
             os.close(fd)
             del self._pidfds[key]
-        for pid, fd in list(self._children.items()):
-            loop.remove_reader(fd)
-            os.close(fd)
-            # The watcher outlives us as a manager, not as a process: keep reaping it.
-            threading.Thread(target=_reap_blocking, args=(pid,), daemon=True).start()
-        self._children.clear()
         for waiters in self._waiters.values():
             for fut in waiters:
                 if not fut.done():
@@ -442,25 +435,12 @@ class AgentProcessManager:
         )
 
     def _adopt_child(self, pid: int) -> None:
-        """Reap a watcher we started as soon as it exits (zero zombies), via its pidfd."""
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            threading.Thread(target=_reap_blocking, args=(pid,), daemon=True).start()
-            return
-        self._children[pid] = fd
-
-        def reap() -> None:
-            with contextlib.suppress(ChildProcessError):
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done == 0:
-                    return
-            asyncio.get_running_loop().remove_reader(fd)
-            os.close(fd)
-            self._children.pop(pid, None)
-            self._poke()
-
-        asyncio.get_running_loop().add_reader(fd, reap)
+        """Reap a watcher we started the moment it exits (zero zombies), whether or not an event
+        loop is still running: a thread blocked in waitpid on that one pid."""
+        thread = threading.Thread(
+            target=_reap_blocking, args=(pid,), name=f"reap-watcher-{pid}", daemon=True
+        )
+        thread.start()
 
     # ---------------------------------------------------------------- recovery
 
