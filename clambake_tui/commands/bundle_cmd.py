@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clambake_tui.bundling.trigger import running_on_actions
-
 if TYPE_CHECKING:
     from clambake_tui.cli import Context
 
@@ -80,7 +78,7 @@ def run(ctx: Context) -> int:
 
 async def _run(ctx: Context) -> int:
     from clambake_tui.bundling.bundler import Bundler
-    from clambake_tui.bundling.trigger import trigger_bundle
+    from clambake_tui.bundling.trigger import running_on_actions, trigger_bundle
     from clambake_tui.github.client import GitHubClient
 
     args = ctx.args
