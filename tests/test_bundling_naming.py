@@ -23,6 +23,7 @@ from clambake_tui.bundling.naming import (
         ("agent001/12-fix-login", "agent001", 12),
         ("agent999/4711-a-b-c", "agent999", 4711),
         ("refs/heads/agent002/3-x", "agent002", 3),
+        ("agent004/8-Fix_The-Login.v2", "agent004", 8),
     ],
 )
 def test_agent_branches_with_and_without_a_descriptive_slug_are_recognised(

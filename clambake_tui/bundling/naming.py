@@ -25,9 +25,7 @@ READY_LABEL = "route:ready"
 CONFLICT_LABEL = "merge-conflict"
 
 # `agent001/12` or `agent001/12-fix-login`: the original bundler missed the second form.
-_AGENT_BRANCH = re.compile(
-    r"^(?P<agent>agent\d{3})/(?P<issue>[1-9]\d*)(?:-(?P<slug>[a-z0-9][a-z0-9-]*))?$"
-)
+_AGENT_BRANCH = re.compile(r"^(?P<agent>agent\d{3})/(?P<issue>[1-9]\d*)(?:-(?P<slug>.+))?$")
 _BUNDLE_BRANCH = re.compile(r"^bundle/(?P<stamp>\d{8}_\d{4})__issues_(?P<issues>\d+(?:_\d+)*)$")
 # GitHub's closing keywords; a PR body holding one of these for #N will close N when merged.
 _CLOSING = re.compile(
