@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from clambake_tui.bundling import git as bgit
 from clambake_tui.bundling.bundler import PRKind, plan_merges
 from clambake_tui.bundling.queue import BranchInfo, select_queue
@@ -12,6 +14,8 @@ from clambake_tui.model import Issue
 from tests.fixtures.common import git
 
 TRAIN = datetime(2026, 4, 7, 14, 20, tzinfo=UTC)
+# Both ways of merging: in the object store (git >= 2.38) and in a scratch worktree.
+both_ways = pytest.mark.parametrize("in_memory", [True, False], ids=["merge-tree", "worktree"])
 
 
 def issue(number: int, title: str) -> Issue:
@@ -36,8 +40,9 @@ def _clone(origin: Path, tmp_path: Path) -> Path:
     return clone
 
 
+@both_ways
 async def test_two_clean_branches_bundle_and_the_conflicting_third_gets_its_own_pr(
-    origin_repo: Path, agent_branch_pusher, tmp_path: Path
+    origin_repo: Path, agent_branch_pusher, tmp_path: Path, in_memory: bool
 ) -> None:
     agent_branch_pusher("agent001/12-login", {"shared.txt": "from agent one\n"})
     agent_branch_pusher("agent002/15-docs", {"docs.txt": "docs\n"})
@@ -45,7 +50,7 @@ async def test_two_clean_branches_bundle_and_the_conflicting_third_gets_its_own_
     clone = _clone(origin_repo, tmp_path)
     queue, heads = await _queue(clone, [issue(31, "Clash"), issue(15, "Docs"), issue(12, "Login")])
 
-    plan = await plan_merges(clone, queue, TRAIN, heads)
+    plan = await plan_merges(clone, queue, TRAIN, heads, in_memory=in_memory)
 
     assert [e.number for e in plan.merged] == [12, 15]
     assert [e.number for e in plan.conflicts] == [31]
@@ -71,13 +76,14 @@ async def test_two_clean_branches_bundle_and_the_conflicting_third_gets_its_own_
     assert git(clone, "worktree", "list").count("\n") == 0
 
 
+@both_ways
 async def test_a_bundle_of_one_is_the_branch_own_pull_request(
-    origin_repo: Path, agent_branch_pusher, tmp_path: Path
+    origin_repo: Path, agent_branch_pusher, tmp_path: Path, in_memory: bool
 ) -> None:
     agent_branch_pusher("agent001/12-login", {"a.txt": "a\n"})
     clone = _clone(origin_repo, tmp_path)
     queue, heads = await _queue(clone, [issue(12, "Login")])
-    plan = await plan_merges(clone, queue, TRAIN, heads)
+    plan = await plan_merges(clone, queue, TRAIN, heads, in_memory=in_memory)
     (single,) = plan.prs
     assert (single.kind, single.head, single.title) == (
         PRKind.SINGLE,
@@ -104,3 +110,25 @@ async def test_a_bundle_branch_left_by_an_interrupted_run_is_reused(
 
     assert again.prs[0].head == "bundle/20260407_1420__issues_12_15"
     assert again.prs[0].push_sha is None
+
+
+@both_ways
+async def test_the_bundle_commit_merges_both_branches_with_both_parents(
+    origin_repo: Path, agent_branch_pusher, tmp_path: Path, in_memory: bool
+) -> None:
+    agent_branch_pusher("agent001/12-login", {"login.txt": "login\n"})
+    agent_branch_pusher("agent002/15-docs", {"docs.txt": "docs\n"})
+    clone = _clone(origin_repo, tmp_path)
+    queue, heads = await _queue(clone, [issue(12, "Login"), issue(15, "Docs")])
+    plan = await plan_merges(clone, queue, TRAIN, heads, in_memory=in_memory)
+    sha = plan.prs[0].push_sha
+    assert git(clone, "ls-tree", "--name-only", sha).split() == [
+        "README.md",
+        "docs.txt",
+        "login.txt",
+    ]
+    parents = git(clone, "rev-list", "--parents", "-n", "1", sha).split()[1:]
+    assert parents[1] == heads["agent002/15-docs"]
+    assert git(clone, "log", "-1", "--format=%s", sha) == (
+        "Merge agent002/15-docs (#15) into the 14:20 train"
+    )

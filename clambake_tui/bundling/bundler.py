@@ -240,28 +240,69 @@ def _single_body(entry: QueuedIssue, conflict_with: list[QueuedIssue], train: da
     return "\n".join(lines)
 
 
-async def plan_merges(
-    repo: Path, queue: Queue, train: datetime, heads: dict[str, str]
-) -> BundlePlan:
-    """Merge each queued branch in turn onto the base in a scratch worktree (real git).
+def _merge_message(entry: QueuedIssue, train: datetime) -> str:
+    return f"Merge {entry.branch.name} (#{entry.number}) into the {train_label(train)}"
 
-    Nothing leaves the local repository; the result says which branches merged, which
-    conflicted, and the PRs to open. An existing bundle branch on the remote holding exactly
-    the same issues (a run interrupted before its PR) is reused instead of a new one.
-    """
-    base_ref = f"refs/remotes/origin/{queue.base}"
+
+async def _merge_in_memory(
+    repo: Path, base_ref: str, entries: tuple[QueuedIssue, ...], train: datetime
+) -> tuple[list[QueuedIssue], list[QueuedIssue], str | None]:
+    head = await git.rev_parse(repo, base_ref)
+    if head is None:
+        raise git.GitError(f"{base_ref} is missing in {repo}; fetch the base branch first")
     merged: list[QueuedIssue] = []
     conflicts: list[QueuedIssue] = []
-    bundle_sha: str | None = None
+    for entry in entries:
+        ref = f"refs/remotes/origin/{entry.branch.name}"
+        result = await git.merge_in_memory(repo, head, ref, _merge_message(entry, train))
+        if result is None:
+            conflicts.append(entry)
+        else:
+            merged.append(entry)
+            head = result
+    return merged, conflicts, head
+
+
+async def _merge_in_worktree(
+    repo: Path, base_ref: str, entries: tuple[QueuedIssue, ...], train: datetime
+) -> tuple[list[QueuedIssue], list[QueuedIssue], str | None]:
+    merged: list[QueuedIssue] = []
+    conflicts: list[QueuedIssue] = []
     async with git.scratch_worktree(repo, base_ref) as work:
-        for entry in queue.entries:
-            message = f"Merge {entry.branch.name} (#{entry.number}) into the {train_label(train)}"
-            if await git.merge(work, f"refs/remotes/origin/{entry.branch.name}", message):
+        for entry in entries:
+            ref = f"refs/remotes/origin/{entry.branch.name}"
+            if await git.merge(work, ref, _merge_message(entry, train)):
                 merged.append(entry)
             else:
                 conflicts.append(entry)
-        if len(merged) > 1:
-            bundle_sha = await git.rev_parse(work, "HEAD")
+        head = await git.rev_parse(work, "HEAD")
+    return merged, conflicts, head
+
+
+async def plan_merges(
+    repo: Path,
+    queue: Queue,
+    train: datetime,
+    heads: dict[str, str],
+    *,
+    in_memory: bool = True,
+) -> BundlePlan:
+    """Merge each queued branch in turn onto the base (real git merges, nothing pushed).
+
+    With git 2.38 or newer the merges happen in the object store (`merge-tree`); with an older
+    git, or `in_memory=False`, in a scratch worktree that is removed afterwards. The result says
+    which branches merged, which conflicted, and the PRs to open. An existing bundle branch on
+    the remote holding exactly the same issues (a run interrupted before its PR) is reused
+    instead of a new one.
+    """
+    base_ref = f"refs/remotes/origin/{queue.base}"
+    try:
+        if not in_memory:
+            raise git.MergeTreeUnsupported("worktree merges asked for")
+        merged, conflicts, head = await _merge_in_memory(repo, base_ref, queue.entries, train)
+    except git.MergeTreeUnsupported:
+        merged, conflicts, head = await _merge_in_worktree(repo, base_ref, queue.entries, train)
+    bundle_sha = head if len(merged) > 1 else None
     prs: list[PlannedPR] = []
     if len(merged) > 1:
         numbers = tuple(e.number for e in merged)

@@ -223,3 +223,30 @@ async def merge(worktree: Path, ref: str, message: str) -> bool:
         )
     log.info("merge conflict", extra={"ref": ref})
     return False
+
+
+class MergeTreeUnsupported(GitError):
+    """This git has no `merge-tree --write-tree` (before 2.38): merge in a worktree instead."""
+
+
+async def merge_in_memory(repo: Path, ours: str, theirs: str, message: str) -> str | None:
+    """The merge commit of `theirs` into `ours`, made without a working tree; None on conflict.
+
+    `git merge-tree --write-tree` merges in the object store (no checkout of the repository's
+    files, which is what makes bundling cheap in a big repository); `commit-tree` records the
+    result with both parents, as `git merge --no-ff` would.
+    """
+    result = await run_git(repo, "merge-tree", "--write-tree", ours, theirs, check=False)
+    if result.returncode == 1:
+        return None
+    if result.returncode != 0:
+        if "write-tree" in result.stderr or result.returncode == 129:
+            raise MergeTreeUnsupported("git merge-tree --write-tree needs git 2.38 or newer")
+        reason = _first_line(result.stderr) or f"exit {result.returncode}"
+        raise GitError(f"git merge-tree failed in {repo}: {reason}")
+    tree = result.stdout.split()[0]
+    identity = await _identity_args(repo)
+    commit = await run_git(
+        repo, *identity, "commit-tree", tree, "-p", ours, "-p", theirs, "-m", message
+    )
+    return commit.stdout.strip()
