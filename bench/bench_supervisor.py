@@ -134,6 +134,7 @@ async def bench_idle(paths: Paths, scratch: Path, count: int, window: float) -> 
     used_me = sum(me.cpu_times()[:2]) - before_me
     used_w = [sum(w.cpu_times()[:2]) - b for w, b in zip(watchers, before_w, strict=True)]
     rss_mb = statistics.mean(w.memory_info().rss for w in watchers) / 2**20
+    uss_mb = statistics.mean(w.memory_full_info().uss for w in watchers) / 2**20
     await manager.terminate_all()
     await manager.close()
     per_watcher = statistics.mean(used_w) / window * 100
@@ -146,7 +147,7 @@ async def bench_idle(paths: Paths, scratch: Path, count: int, window: float) -> 
         f"  watcher process per idle agent: {per_watcher:.3f}% of a core (mean), "
         f"max {max(used_w) / window * 100:.3f}%"
     )
-    print(f"  watcher resident memory: {rss_mb:.1f} MB each (mean)")
+    print(f"  watcher memory: {rss_mb:.1f} MB resident, {uss_mb:.1f} MB unique, each (mean)")
 
 
 def main() -> None:
