@@ -153,7 +153,7 @@ async def test_a_missing_agent_binary_fails_the_spawn_with_the_reason(agent_path
         await mgr.spawn_agent("agent001", standin_issue(1))
     [process] = mgr.list_agents()
     assert process.status.state is AgentState.FAILED
-    assert "spawn failed" in (process.status.error or "")
+    assert "cannot start /nonexistent/claude" in (process.status.error or "")
     assert not mgr.list_active_agents()
     await mgr.close()
 

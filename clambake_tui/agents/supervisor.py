@@ -361,16 +361,16 @@ class AgentProcessManager:
             records[process.process_id] = record
 
     def _fail_spawn(self, process_id: str, reason: str) -> None:
-        with contextlib.suppress(ClambakeError):
-            self.registry.update(
-                process_id,
-                lambda r: replace(
-                    r.with_status(
-                        ProcessStatus.failed(f"spawn failed: {reason}"), ended_at=utcnow()
-                    ),
-                    failure_mode="spawn_failed",
-                ),
+        def fail(record: AgentRecord) -> AgentRecord:
+            if not record.is_active:
+                return record  # the watcher already recorded how it ended
+            failed = record.with_status(
+                ProcessStatus.failed(f"spawn failed: {reason}"), ended_at=utcnow()
             )
+            return replace(failed, failure_mode="spawn_failed")
+
+        with contextlib.suppress(ClambakeError):
+            self.registry.update(process_id, fail)
 
     async def _start_watcher(self, process_id: str, *, adopt: bool) -> int:
         """Start `python -m clambake_tui.agents.watcher` in a session of its own.
