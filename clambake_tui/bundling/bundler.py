@@ -11,7 +11,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -489,7 +489,8 @@ class Bundler:
                     "bundle.pr_created",
                     pr_number=pr.number,
                     issues=list(planned.issues),
-                    created_at=now_utc().isoformat(),
+                    # Wall time, never the fixed schedule clock: latencies are computed from it.
+                    created_at=datetime.now(UTC).isoformat(),
                 )
         return BundleReport(
             BundleOutcome.DEPARTED,
