@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from clambake_tui.agents.supervisor import AgentProcessManager
 from clambake_tui.bundling.trigger import BundlePath, trigger_bundle
 from clambake_tui.commands.actions_cmd import dispatch_bundle
@@ -206,3 +208,22 @@ async def test_with_actions_down_the_trigger_bundles_locally_into_the_same_pull_
     assert runs and runs[-1]["path"] == "local"
     assert sum(e["event"] == "bundle.pr_created" for e in events) == 2
     assert sum(e["event"] == "landing.pushed" for e in events) == 3
+
+
+@pytest.mark.slow
+def test_the_trigger_command_with_actions_down_says_it_bundled_locally_and_why(
+    train_repo: TrainRepo, agent_branch_pusher
+) -> None:
+    """The real command with the client's real retry budget (slow: it waits out the retries)."""
+    number = train_repo.emulator.add_issue("Fix login", labels=["route:review"])
+    agent_branch_pusher(f"agent001/{number}-fix-login", {"a.txt": "a\n"})
+    train_repo.emulator.add_fault(Fault.actions_down())
+    started = time.monotonic()
+    done = clambake("actions", "--trigger-bundle", "--force", cwd=train_repo.root)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("bundled locally (Actions dispatch failed: ")
+    assert "created #" in done.stdout
+    (pull,) = train_repo.pulls()
+    assert pull["title"] == "[AUTO] Fix login"
+    print(f"fell back after {time.monotonic() - started:.1f} s")
