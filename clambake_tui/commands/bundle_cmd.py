@@ -16,13 +16,15 @@ Gather the open issues labelled route:review whose agent branch (agentNNN/<issue
 agentNNN/<issue>-<slug>) is on origin with commits ahead of the base and that no open pull
 request covers, in priority then issue order; merge them in turn onto a new
 bundle/YYYYMMDD_HHMM__issues_N_M branch and open one [BUNDLE] pull request closing them all.
-A branch that conflicts gets its own [AUTO] pull request labelled merge-conflict.
+A branch that conflicts gets its own [AUTO] pull request labelled merge-conflict; a train of
+one branch is that branch's own [AUTO] pull request.
 
 Train schedule: departures every [bundling] schedule_minutes (default 10) counted from
 midnight UTC, so :00 :10 :20 ... A train may leave only inside its departure window, the first
 half of the interval after a departure (at least one minute): with 10 minutes, from :20:00 up
 to but not including :25:00. Outside it nothing happens unless --force, and the output says
-when the next train leaves.
+when the next train leaves. CLAMBAKE_NOW (an ISO-8601 UTC time) fixes the clock the schedule
+reads, for demos and tests.
 
 Without --local, a run outside GitHub Actions dispatches the bundling workflow when
 [github_actions] enabled is true (falling back to a local bundle when that fails and
