@@ -255,7 +255,7 @@ class EngineLike(Protocol):
 
     async def terminate(self, process_id: str) -> None: ...
 
-    async def trigger_bundle(self) -> BundleOutcome: ...
+    async def trigger_bundle(self, *, force: bool = True) -> BundleOutcome: ...
 
     async def run_logs(self, run_id: int) -> RunLogs: ...
 
@@ -684,14 +684,18 @@ class Engine:
 
         return await self._supervise(terminate_all)
 
-    async def trigger_bundle(self) -> BundleOutcome:
-        """Bundle now: on Actions when it can run there, else locally (bundling decides)."""
+    async def trigger_bundle(self, *, force: bool = True) -> BundleOutcome:
+        """Bundle now, as the operator asked: on Actions when it can run there (and manual
+        triggers are allowed), else locally; bundling decides. `force`: a train sent by hand
+        leaves whatever the schedule says (`b` means now, not at the next departure)."""
         from clambake_tui.bundling.trigger import BundlePath, trigger_bundle
 
         outcome = await trigger_bundle(
             self._require_github(),
             self.paths.root,
             self.config,
+            force=force,
+            manual=True,
             lock_dir=self.paths.locks,
             metrics_file=self.paths.metrics,
         )

@@ -61,7 +61,7 @@ async def shoot(out: Path) -> None:
             await until(pilot, lambda: states(app).count(AgentState.WORKING) == 2)
             await pilot.pause(4)
             app.grid.panes()[0].focus()
-            await pilot.pause(0.5)
+            await pilot.pause(1.0)
             app.save_screenshot("dashboard.svg", str(out))
 
             await until(pilot, lambda: states(app) == [AgentState.COMPLETED] * 2, seconds=120)
@@ -78,10 +78,11 @@ async def shoot(out: Path) -> None:
             )
             await pilot.pause(1.5)
             app.save_screenshot("finished.svg", str(out))
+            # The run `b` started: its bundle step merged the agents' branches into one PR.
             await pilot.press("l")
             await until(pilot, lambda: isinstance(app.screen, RunLogScreen))
             await pilot.pause(0.5)
-            await pilot.press("down", "down", "down", "down")
+            await pilot.press("down", "down", "down", "down", "down")
             await pilot.pause(0.5)
             app.save_screenshot("run-logs.svg", str(out))
             await pilot.press("escape")
