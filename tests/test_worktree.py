@@ -132,3 +132,21 @@ def test_only_a_worktree_without_commits_or_changes_is_disposable(agent_paths: P
     assert remove_worktree(agent_paths, fresh.path, fresh.branch)
     assert not fresh.path.exists()
     assert find_issue_branch(agent_paths.root, 4) is None
+
+
+def test_a_worktree_folder_deleted_by_hand_is_recreated_on_its_branch(agent_paths: Paths) -> None:
+    import shutil
+
+    first = prepare_worktree(
+        agent_paths, agent_id="agent001", issue_number=6, title="Six", default_branch=None
+    )
+    (first.path / "kept.txt").write_text("kept\n")
+    git(first.path, "add", "kept.txt")
+    git(first.path, "commit", "-q", "-m", "kept work")
+    shutil.rmtree(first.path)
+    again = prepare_worktree(
+        agent_paths, agent_id="agent001", issue_number=6, title="Six", default_branch=None
+    )
+    assert again.reused
+    assert again.path.is_dir()
+    assert (again.path / "kept.txt").read_text() == "kept\n"

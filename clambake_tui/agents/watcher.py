@@ -42,7 +42,7 @@ from clambake_tui.agents.process_tree import (
 )
 from clambake_tui.agents.registry import AgentRecord, Registry, agent_dir
 from clambake_tui.config import SECTIONS, Config
-from clambake_tui.errors import ClambakeError
+from clambake_tui.errors import AgentError, ClambakeError
 from clambake_tui.logs import agent_event, configure_logging, get_logger
 from clambake_tui.metrics import record as record_metric
 from clambake_tui.model import AgentResult, AgentState, ProcessStatus, utcnow
@@ -303,6 +303,8 @@ class Watcher:
     def _start(self, resume: bool) -> _Run:
         """Start the agent: own session, stdin /dev/null, output appended to its log files."""
         process = self.record.process
+        if not process.worktree.is_dir():
+            raise AgentError(f"its worktree {process.worktree} is missing")
         stdout_path = process.log_path
         stderr_path = self.record.stderr_path or self.folder / "stderr.log"
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -553,6 +555,8 @@ class Watcher:
                 message = f"cannot start {self.spec.config.agents.claude_code_path}: " + (
                     getattr(exc, "strerror", None) or str(exc)
                 )
+                if isinstance(exc, AgentError):
+                    message = f"cannot start the agent: {exc}"
                 _report(ready_fd, f"error {message}")
                 status, mode = ProcessStatus.failed(message), "error"
                 return await self._finalize(status, mode, exit_code=None)

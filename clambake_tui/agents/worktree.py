@@ -186,6 +186,8 @@ def _prepare(
             # Offline is not fatal: the agent starts from the last fetched state.
             log.warning("git fetch failed; using the last fetched state: %s", exc)
     base = resolve_base_branch(root, default_branch)
+    # A worktree folder deleted by hand still holds its branch until pruned.
+    _git(root, "worktree", "prune", check=False)
     checked_out = _worktrees(root)
     existing = find_issue_branch(root, issue_number)
     if existing is not None:
@@ -215,7 +217,6 @@ def _prepare(
 
 def _free_path(root: Path, path: Path) -> None:
     """Make room for a worktree at `path`, refusing to touch a folder holding anything."""
-    _git(root, "worktree", "prune", check=False)
     if path.exists():
         if any(path.iterdir()):
             raise AgentError(
