@@ -641,7 +641,8 @@ class AgentProcessManager:
             AgentEvent(
                 AgentEventKind.ACTIVITY,
                 record.process,
-                lines=tuple(new_lines),
+                # A flood sends only what a pane can show; the rest is in the log file.
+                lines=tuple(new_lines[-(follow.lines.maxlen or len(new_lines)) :]),
                 last_activity=activity.last_activity,
                 current_tool=activity.current_tool,
                 last_text=activity.last_text,
