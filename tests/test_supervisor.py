@@ -423,3 +423,28 @@ def _wait_gone(pid: int | None) -> None:
     if pid:
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).wait(30)
+
+
+RESULT_LINE = '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok"}'
+
+
+@pytest.mark.parametrize(
+    ("healthy_s", "state", "restarts"),
+    [(0.3, AgentState.COMPLETED, 2), (60.0, AgentState.FAILED, 1)],
+)
+async def test_a_run_that_stayed_up_gives_the_restart_budget_back(
+    agent_paths: Paths, tmp_path, healthy_s: float, state: AgentState, restarts: int
+) -> None:
+    runs = tmp_path / "runs.txt"
+    agent = _script(
+        tmp_path / "flaky-agent",
+        f"echo run >> {runs}\n"
+        f'if [ "$(wc -l < {runs})" -lt 3 ]; then sleep 0.5; exit 1; fi\n'
+        f"echo '{RESULT_LINE}'\n",
+    )
+    limits = fast_limits(max_restarts=1, healthy_s=healthy_s)
+    async with make_manager(agent_paths, agents_config(agent), limits=limits) as mgr:
+        process = await mgr.spawn_agent("agent001", Issue(1, "flaky"))
+        final = await mgr.wait_finished(process.process_id, timeout=30)
+    assert final.status.state is state, final.status
+    assert final.restarts == restarts

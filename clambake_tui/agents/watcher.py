@@ -561,21 +561,24 @@ class Watcher:
                 status, mode = ProcessStatus.failed(message), "error"
                 return await self._finalize(status, mode, exit_code=None)
             _report(ready_fd, f"ok {run.pid}")
+        # Failures in a row, each soon after its start: the restart budget. A run that stayed up
+        # `healthy_s` starts the count over (the registry's `restarts` keeps the total).
+        quick_failures = 0
         while True:
             started = time.monotonic()
             await self._supervise(run)
             status, mode = self._judge(run)
-            restarts = self.record.process.restarts
+            if time.monotonic() - started >= self.limits.healthy_s:
+                quick_failures = 0
             if (
                 status.state is AgentState.FAILED
                 and mode not in _NO_RESTART
-                and restarts < self.limits.max_restarts
+                and quick_failures < self.limits.max_restarts
                 and not self.stop_requested.is_set()
                 and self._pidfd is None
             ):
-                if time.monotonic() - started >= self.limits.healthy_s:
-                    restarts = 0
-                delay = self.limits.backoff(restarts + 1)
+                quick_failures += 1
+                delay = self.limits.backoff(quick_failures)
                 self._event(
                     "agent.restarting", level=30, error=status.error, delay_s=delay, mode=mode
                 )
