@@ -262,3 +262,15 @@ async def test_command_palette_offers_the_dashboard_actions(fixed_engine: FixedE
         await pilot.pause(0.3)
         await pilot.press("enter")
         await until(pilot, lambda: ("bundle", None) in fixed_engine.calls)
+
+
+async def test_run_logs_follow_the_run_picked_in_the_table(fixed_engine: FixedEngine) -> None:
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.runs_pane.table.focus()
+        await pilot.press("down")
+        await pilot.pause(0.5)  # a refresh or two: the pick must survive them
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, RunLogScreen))
+    assert ("run_logs", 9002) in fixed_engine.calls
