@@ -448,3 +448,23 @@ async def test_a_run_that_stayed_up_gives_the_restart_budget_back(
         final = await mgr.wait_finished(process.process_id, timeout=30)
     assert final.status.state is state, final.status
     assert final.restarts == restarts
+
+
+async def test_tokens_an_agent_prints_never_reach_the_tail_or_the_status(
+    agent_paths: Paths, tmp_path
+) -> None:
+    token = "ghp_" + "A1b2C3d4" * 5
+    said = {
+        "type": "assistant",
+        "message": {"id": "m1", "content": [{"type": "text", "text": f"GH_TOKEN={token} found"}]},
+    }
+    agent = _script(tmp_path / "leaky-agent", f"echo '{json.dumps(said)}'\nexec sleep 600\n")
+    async with make_manager(agent_paths, agents_config(agent)) as mgr:
+        process = await mgr.spawn_agent("agent001", Issue(1, "leak"))
+        while not mgr.tail(process.process_id):
+            await asyncio.sleep(0.05)
+        status = await mgr.monitor_agent(process.process_id)
+        shown = [*mgr.tail(process.process_id), status.last_text or ""]
+        await mgr.terminate_all()
+    assert any("GH_TOKEN=***" in line for line in shown), shown
+    assert not any(token in line for line in shown)

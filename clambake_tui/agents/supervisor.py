@@ -56,7 +56,7 @@ from clambake_tui.model import (
     ResourceUsage,
     utcnow,
 )
-from clambake_tui.redact import register_secret
+from clambake_tui.redact import redact, register_secret
 from clambake_tui.state import Paths
 
 __all__ = [
@@ -634,7 +634,8 @@ class AgentProcessManager:
             follow.activity.apply(event, now)
             line = claude.render(event)
             if line is not None:
-                new_lines.append(line)
+                # What an agent prints may hold a token (it read its environment): never show it.
+                new_lines.append(redact(line))
         follow.lines.extend(new_lines)
         activity = follow.activity
         self._emit(
@@ -644,8 +645,8 @@ class AgentProcessManager:
                 # A flood sends only what a pane can show; the rest is in the log file.
                 lines=tuple(new_lines[-(follow.lines.maxlen or len(new_lines)) :]),
                 last_activity=activity.last_activity,
-                current_tool=activity.current_tool,
-                last_text=activity.last_text,
+                current_tool=_redacted(activity.current_tool),
+                last_text=_redacted(activity.last_text),
                 warning=record.warning,
             )
         )
@@ -714,8 +715,8 @@ class AgentProcessManager:
             process=process,
             status=process.status,
             last_activity=activity.last_activity or process.status.last_activity,
-            current_tool=activity.current_tool,
-            last_text=activity.last_text,
+            current_tool=_redacted(activity.current_tool),
+            last_text=_redacted(activity.last_text),
             resources=resources,
             result=process.result or activity.result,
         )
@@ -803,6 +804,10 @@ def _tree_of(record: AgentRecord) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             procs.append(psutil.Process(pid))
     return procs
+
+
+def _redacted(text: str | None) -> str | None:
+    return redact(text) if text else text
 
 
 def _reap_blocking(pid: int) -> None:
