@@ -129,7 +129,8 @@ def test_only_a_worktree_without_commits_or_changes_is_disposable(agent_paths: P
     fresh = prepare_worktree(
         agent_paths, agent_id="agent002", issue_number=4, title="y", default_branch=None
     )
-    assert remove_worktree(agent_paths, fresh.path, fresh.branch)
+    assert not remove_worktree(agent_paths, tree.path, tree.branch, base="main")
+    assert remove_worktree(agent_paths, fresh.path, fresh.branch, base="main")
     assert not fresh.path.exists()
     assert find_issue_branch(agent_paths.root, 4) is None
 

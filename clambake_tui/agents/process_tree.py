@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable
 
 import psutil
 
+from clambake_tui.agents.launcher import become_subreaper
 from clambake_tui.model import ResourceUsage
 
 __all__ = [
@@ -27,7 +26,6 @@ __all__ = [
 ]
 
 ProcKey = tuple[int, float]
-_PR_SET_CHILD_SUBREAPER = 36
 # psutil's create_time is rounded differently across calls on some kernels; allow a little slack.
 _CT_SLACK = 0.05
 
@@ -49,18 +47,6 @@ def is_alive(pid: int | None, started: float | None) -> bool:
         return False
     now = create_time(pid)
     return now is not None and abs(now - started) <= _CT_SLACK
-
-
-def become_subreaper() -> bool:
-    """Make this process the reaper of its orphaned descendants (Linux), so setsid grandchildren
-    stay in reach after their parent dies. Returns False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -69,6 +69,8 @@ class AgentRecord:
     stderr_path: Path | None = None
     # Where the current run's output starts in the stdout log (restarts append to the same file).
     log_offset: int = 0
+    # `terminate` was asked: any watcher of this run (a new one adopting it too) ends it.
+    stop_requested: bool = False
     updated_at: datetime | None = None
 
     @property
@@ -199,6 +201,7 @@ def record_to_json(record: AgentRecord) -> dict[str, Any]:
         "warning": record.warning,
         "stderr_path": str(record.stderr_path) if record.stderr_path else None,
         "log_offset": record.log_offset,
+        "stop_requested": record.stop_requested,
         "updated_at": _dt(record.updated_at),
     }
 
@@ -216,6 +219,7 @@ def record_from_json(data: dict[str, Any]) -> AgentRecord:
         warning=data.get("warning"),
         stderr_path=Path(stderr) if stderr else None,
         log_offset=int(data.get("log_offset") or 0),
+        stop_requested=bool(data.get("stop_requested")),
         updated_at=_parse_dt(data.get("updated_at")),
     )
 

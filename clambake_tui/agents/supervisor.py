@@ -42,7 +42,7 @@ from clambake_tui.agents.process_tree import (
     is_alive,
 )
 from clambake_tui.agents.registry import AgentRecord, Registry, RegistryStamp, agent_dir
-from clambake_tui.agents.watcher import TOKEN_ENV, WatcherSpec, write_spec
+from clambake_tui.agents.watcher import WatcherSpec, write_spec
 from clambake_tui.agents.worktree import prepare_worktree
 from clambake_tui.config import Config
 from clambake_tui.errors import AgentError, ClambakeError
@@ -290,10 +290,17 @@ class AgentProcessManager:
                 ),
             )
             prompt = claude.build_prompt(details, tree.branch, tree.base)
+            session = record.process.session_id or str(uuid.uuid4())
+            launch = {
+                "argv": claude.build_command(self.config.agents, prompt=prompt, session_id=session),
+                "cwd": str(tree.path),
+                "stdout": str(record.process.log_path),
+                "stderr": str(record.stderr_path),
+            }
             write_spec(
                 self.paths,
                 process_id,
-                WatcherSpec(prompt=prompt, limits=self.limits, config=self.config),
+                WatcherSpec(prompt=prompt, limits=self.limits, config=self.config, launch=launch),
             )
             await self._start_watcher(process_id, adopt=False)
         except (ClambakeError, OSError, asyncio.CancelledError) as exc:
@@ -373,7 +380,8 @@ class AgentProcessManager:
             self.registry.update(process_id, fail)
 
     async def _start_watcher(self, process_id: str, *, adopt: bool) -> int:
-        """Start `python -m clambake_tui.agents.watcher` in a session of its own.
+        """Start an agent's watcher (`python -m clambake_tui.agents.launcher`) in a session of
+        its own.
 
         A new agent: wait until the watcher says the agent process started (or why not).
         """
@@ -384,7 +392,7 @@ class AgentProcessManager:
         argv = [
             self.python,
             "-m",
-            "clambake_tui.agents.watcher",
+            "clambake_tui.agents.launcher",
             "--root",
             str(self.paths.root),
             "--process-id",
@@ -394,9 +402,17 @@ class AgentProcessManager:
         ]
         if adopt:
             argv.append("--adopt")
-        env = dict(os.environ)
-        if self.token:
-            env[TOKEN_ENV] = self.token
+        current = self.registry.get(process_id)
+        if current is None:
+            raise AgentError(f"no registry record for {process_id}")
+        # The watcher runs in the agent's environment (it hands it on as is): ours, less what
+        # must not reach an agent, plus the agent's identity and the GitHub token.
+        env = claude.agent_environment(
+            os.environ,
+            agent_id=current.process.agent_id,
+            issue_number=current.process.issue_number,
+            token=self.token,
+        )
         output = str(folder / "watcher.log")
         try:
             pid = os.posix_spawn(  # noqa: ASYNC221 - spawning is immediate, no wait
@@ -426,6 +442,7 @@ class AgentProcessManager:
             return pid
         line = await _read_line(read_fd, READY_TIMEOUT_S)
         if line.startswith("ok"):
+            self._note_agent_pid(process_id, line)
             return pid
         if line.startswith("error "):
             raise AgentError(line.removeprefix("error ").strip())
@@ -433,6 +450,24 @@ class AgentProcessManager:
         raise AgentError(
             "the agent's watcher ended before starting it" + (f": {tail}" if tail else "")
         )
+
+    def _note_agent_pid(self, process_id: str, line: str) -> None:
+        """Record the agent's pid from the watcher's "ok <pid>" at once: the watcher writes it
+        too, but only once its own imports are done."""
+        try:
+            agent_pid = int(line.split()[1])
+        except (IndexError, ValueError):
+            return
+        started = create_time(agent_pid)
+
+        def note(record: AgentRecord) -> AgentRecord:
+            if record.process.pid is not None or not record.is_active:
+                return record
+            return replace(
+                record, process=replace(record.process, pid=agent_pid, pid_create_time=started)
+            )
+
+        self.registry.update(process_id, note)
 
     def _adopt_child(self, pid: int) -> None:
         """Reap a watcher we started the moment it exits (zero zombies), whether or not an event
@@ -745,6 +780,8 @@ class AgentProcessManager:
         grace = self.limits.terminate_grace_s
         if is_alive(record.watcher_pid, record.watcher_create_time):
             assert record.watcher_pid is not None
+            # Written down first: should this watcher die, the one adopting the run ends it.
+            self.registry.update(process_id, lambda r: replace(r, stop_requested=True))
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.watcher_pid, signal.SIGTERM)
             return await self.wait_finished(process_id, timeout=grace + 60.0)

@@ -1,6 +1,7 @@
 """The per-agent watcher: the small process that is an agent's parent (like runit's `supervise`).
 
-`python -m clambake_tui.agents.watcher --root ROOT --process-id ID [--adopt] [--ready-fd N]`
+Started as `python -m clambake_tui.agents.launcher ...` (see launcher.py: the agent is started
+before this module is even imported).
 
 It runs in a session of its own, so it outlives the dashboard or command that started it. It
 starts the agent (stdin /dev/null, own session, stdout/stderr appended to files), reaps it and
@@ -31,6 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from clambake_tui.agents import claude
+from clambake_tui.agents.launcher import (
+    LAUNCH_KEY,
+    TOKEN_ENV,
+    EarlyStart,
+    report,
+    stop_was_requested,
+)
 from clambake_tui.agents.limits import Limits
 from clambake_tui.agents.process_tree import (
     ResourceSampler,
@@ -60,9 +68,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-# The GitHub token for an agent travels to its watcher in this variable (never on disk); the
-# agent gets it as GH_TOKEN/GITHUB_TOKEN, and CLAMBAKE_* variables never reach the agent.
-TOKEN_ENV = "CLAMBAKE_WATCHER_TOKEN"  # noqa: S105 - a variable name, not a secret
 SPEC_NAME = "spec.json"
 # Failures a restart cannot fix.
 _NO_RESTART = frozenset({"auth_error", "timeout", "killed"})
@@ -77,6 +82,8 @@ class WatcherSpec:
     prompt: str
     limits: Limits
     config: Config
+    # What the launcher starts right away: argv, cwd, stdout, stderr (see launcher.py).
+    launch: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +91,7 @@ class WatcherSpec:
             "limits": self.limits.to_json(),
             "config": self.config.as_dict(),
             "config_path": str(self.config.path) if self.config.path else None,
+            LAUNCH_KEY: self.launch,
         }
 
     @classmethod
@@ -219,7 +227,11 @@ class Watcher:
             return True
         mine = self.record
         try:
-            self.registry.put(mine)
+            with self.registry.transaction() as records:
+                current = records.get(mine.process_id)
+                # The one field others write while we live: a terminate request.
+                asked = mine.stop_requested or bool(current and current.stop_requested)
+                records[mine.process_id] = replace(mine, stop_requested=asked)
         except ClambakeError as exc:
             if not self._write_failing:
                 self._write_failing = True
@@ -311,7 +323,7 @@ class Watcher:
         out_fd = os.open(stdout_path, flags, 0o644)
         err_fd = os.open(stderr_path, flags, 0o644)
         try:
-            self.offset = os.fstat(out_fd).st_size
+            offset = os.fstat(out_fd).st_size
             child = subprocess.Popen(
                 self._command(resume),
                 cwd=process.worktree,
@@ -327,10 +339,15 @@ class Watcher:
             os.close(err_fd)
         # We reap it ourselves (waitpid(-1) as subreaper); Popen must not try to.
         child.returncode = 0
-        run = _Run(pid=child.pid, started=time.monotonic(), pgid=child.pid)
+        return self._begin(child.pid, offset, time.monotonic())
+
+    def _begin(self, pid: int, offset: int, started: float) -> _Run:
+        """Take charge of a run just started (by us, or by the launcher before our imports)."""
+        self.offset = offset
+        run = _Run(pid=pid, started=started, pgid=pid)
         self.run = run
         # As subreaper we inherit the tree's orphans: our own children are part of the tree.
-        self.tracker = TreeTracker([os.getpid(), child.pid])
+        self.tracker = TreeTracker([os.getpid(), pid])
         self.parser = claude.StreamParser()
         self.activity.result = None
         self.activity.current_tool = None
@@ -338,11 +355,13 @@ class Watcher:
         self._warned_inactive = False
         self._update(
             status=ProcessStatus.starting(),
-            pid=child.pid,
-            pid_create_time=create_time(child.pid),
-            log_offset=self.offset,
+            pid=pid,
+            pid_create_time=create_time(pid),
+            log_offset=offset,
             warning=None,
         )
+        # It may have ended before our SIGCHLD handler existed.
+        self._reap()
         return run
 
     def _adopt(self) -> _Run | None:
@@ -536,18 +555,27 @@ class Watcher:
         )
         return status, mode
 
-    async def run_all(self, *, adopt: bool, ready_fd: int | None) -> int:
+    async def run_all(
+        self, *, adopt: bool, ready_fd: int | None, early: EarlyStart | None = None
+    ) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         become_subreaper()
+        if stop_was_requested() or self.record.stop_requested:
+            self._stop()
         status: ProcessStatus | None = None
         mode: str | None = None
         if adopt:
             run = self._adopt()
             if run is None:
                 return await self._finish_orphan()
+        elif early is not None:
+            if early.error or early.pid is None:
+                status, mode = ProcessStatus.failed(early.error or "cannot start"), "error"
+                return await self._finalize(status, mode, exit_code=None)
+            run = self._begin(early.pid, early.log_offset, early.started)
         else:
             try:
                 run = self._start(resume=False)
@@ -557,10 +585,10 @@ class Watcher:
                 )
                 if isinstance(exc, AgentError):
                     message = f"cannot start the agent: {exc}"
-                _report(ready_fd, f"error {message}")
+                report(ready_fd, f"error {message}")
                 status, mode = ProcessStatus.failed(message), "error"
                 return await self._finalize(status, mode, exit_code=None)
-            _report(ready_fd, f"ok {run.pid}")
+            report(ready_fd, f"ok {run.pid}")
         # Failures in a row, each soon after its start: the restart budget. A run that stayed up
         # `healthy_s` starts the count over (the registry's `restarts` keeps the total).
         quick_failures = 0
@@ -681,13 +709,27 @@ class Watcher:
         return 0
 
     def _cleanup(self) -> None:
-        from clambake_tui.agents.worktree import remove_worktree, worktree_is_disposable
+        from clambake_tui.agents.worktree import remove_worktree
 
         process = self.record.process
-        base = self.record.base_branch or "main"
-        if worktree_is_disposable(process.worktree, base) and remove_worktree(
-            self.paths, process.worktree, process.branch_name
-        ):
+
+        def in_use() -> bool:
+            # A later run on the same issue may be working in this worktree by now.
+            return any(
+                other.is_active
+                and other.process_id != process.process_id
+                and other.process.worktree == process.worktree
+                for other in self.registry.load().values()
+            )
+
+        removed = remove_worktree(
+            self.paths,
+            process.worktree,
+            process.branch_name,
+            base=self.record.base_branch or "main",
+            unless=in_use,
+        )
+        if removed:
             self._event("agent.worktree_removed", worktree=str(process.worktree))
 
 
@@ -711,46 +753,36 @@ def _result_since(path: Path, offset: int) -> AgentResult | None:
     return result
 
 
-def _report(fd: int | None, message: str) -> None:
-    """Tell the process that started us how the start went (one line), then close the pipe."""
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.write(fd, (message.replace("\n", " ") + "\n").encode())
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: argparse.Namespace, early: EarlyStart | None) -> int:
     paths = Paths(Path(args.root))
     record = Registry(paths).get(args.process_id)
     if record is None:
-        _report(args.ready_fd, f"error no registry record for {args.process_id}")
+        report(args.ready_fd, f"error no registry record for {args.process_id}")
         return 2
     try:
         spec = read_spec(paths, args.process_id)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _report(args.ready_fd, f"error cannot read the agent's spec: {exc}")
+        report(args.ready_fd, f"error cannot read the agent's spec: {exc}")
         return 2
     watcher = Watcher(paths, record, spec)
-    return await watcher.run_all(adopt=args.adopt, ready_fd=args.ready_fd)
+    return await watcher.run_all(adopt=args.adopt, ready_fd=args.ready_fd, early=early)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="clambake-watcher", description=__doc__)
-    parser.add_argument("--root", required=True)
-    parser.add_argument("--process-id", required=True)
-    parser.add_argument("--adopt", action="store_true")
-    parser.add_argument("--ready-fd", type=int, default=None)
-    args = parser.parse_args(argv)
-    os.chdir(args.root)
+def main_after_launch(args: argparse.Namespace, early: EarlyStart | None) -> int:
+    """Supervise the run the launcher started (or start it, or adopt it)."""
     configure_logging(Paths(Path(args.root)).logs)
     try:
-        return asyncio.run(_main(args))
+        return asyncio.run(_main(args, early))
     except Exception:
         log.error("watcher failed", exc_info=True, extra={"process_id": args.process_id})
         print(f"watcher failed at {datetime.now(UTC).isoformat()}", file=sys.stderr)
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    from clambake_tui.agents.launcher import main as launcher_main
+
+    return launcher_main(argv)
 
 
 if __name__ == "__main__":

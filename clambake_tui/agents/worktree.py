@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,10 +239,24 @@ def worktree_is_disposable(path: Path, base: str) -> bool:
     return False
 
 
-def remove_worktree(paths: Paths, path: Path, branch: str) -> bool:
-    """Remove a worktree and its branch (only call when `worktree_is_disposable`)."""
+def remove_worktree(
+    paths: Paths,
+    path: Path,
+    branch: str,
+    *,
+    base: str,
+    unless: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Remove a worktree and its branch, only when `worktree_is_disposable` (checked again under
+    the lock). Returns True when it was removed.
+
+    `unless` is asked under the git lock (which every spawn holds while it sets up a worktree):
+    when it answers True (say, a newer run now uses this worktree) nothing is removed.
+    """
     try:
         with _git_lock(paths):
+            if unless() or not worktree_is_disposable(path, base):
+                return False
             _git(paths.root, "worktree", "remove", "--force", str(path))
             _git(paths.root, "branch", "-D", branch, check=False)
     except (AgentError, Timeout) as exc:
