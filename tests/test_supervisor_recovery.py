@@ -213,3 +213,22 @@ async def test_a_read_only_state_folder_fails_the_spawn_clearly(
         subprocess.run(["mount", "-o", "remount,rw", str(tiny_state)], check=True)
         await manager.close()
     assert manager.list_agents() == []
+
+
+async def test_a_terminate_outlives_the_watcher_it_was_sent_to(
+    agent_paths: Paths, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"  # never opened: only a terminate ends this agent
+    async with make_manager(agent_paths, agents_config(gated_agent(tmp_path, gate))) as manager:
+        process = await manager.spawn_agent("agent001", Issue(1, "gated"))
+        watcher = manager.record(process.process_id).watcher_pid
+        assert watcher is not None
+        os.kill(watcher, signal.SIGSTOP)  # it will never act on the SIGTERM ...
+        stopping = asyncio.create_task(manager.terminate_agent(process.process_id))
+        while not manager.record(process.process_id).stop_requested:
+            await asyncio.sleep(0.02)
+        os.kill(watcher, signal.SIGKILL)  # ... and dies: the watcher adopting the run must end it
+        final = await asyncio.wait_for(stopping, 60)
+    assert final.status.state is AgentState.TERMINATED
+    assert_gone([process.pid or 0])
+    assert_no_zombies()
