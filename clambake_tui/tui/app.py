@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,9 @@ class ClambakeApp(App[QuitReport]):
         engine: EngineLike,
         *,
         feed: LogFeed | None = None,
-        tick_seconds: float = 0.25,
+        tick_seconds: float = 0.05,
+        pane_seconds: float = 0.25,
+        panes_per_tick: int = 2,
         refresh_seconds: float = 1.0,
         blink: bool = True,
         live: bool = True,
@@ -81,6 +84,10 @@ class ClambakeApp(App[QuitReport]):
         self.engine = engine
         self.feed = feed or LogFeed(buffer_lines=engine.config.dashboard.log_tail_lines * 5)
         self.tick_seconds = tick_seconds
+        self.pane_seconds = pane_seconds
+        self.panes_per_tick = panes_per_tick
+        self._last_write: dict[str, float] = {}
+        self._ticks = 0
         self.refresh_seconds = refresh_seconds
         self.blink = blink
         self.live = live
@@ -161,12 +168,17 @@ class ClambakeApp(App[QuitReport]):
                 self.runs_pane.table.focus()
 
     def drain_logs(self) -> None:
-        """The one timer: move buffered lines to visible panes, then read the files again."""
+        """The one timer: move buffered lines to visible panes, then read the files again.
+
+        Each pane is written at most every `pane_seconds` (one `write_lines` with everything it
+        gained), and at most `panes_per_tick` panes per tick: a repaint of many busy panes is
+        spread over several short ticks, so a key press never waits behind all of them."""
         try:
             self._write_visible()
         except (NoMatches, ScreenStackError):
             return  # the app is closing: its widgets are going away
-        if not self._polling:
+        self._ticks += 1
+        if not self._polling and self._ticks % 2 == 0:
             self._polling = True
             self._poll_feed()
 
@@ -184,14 +196,25 @@ class ClambakeApp(App[QuitReport]):
         grid = self.grid
         if grid.compact:
             return
+        now = time.monotonic()
+        last = self._last_write
+        due = [
+            pane
+            for pane in grid.panes()
+            if self.feed.pending(pane.process_id)
+            and now - last.get(pane.process_id, 0.0) >= self.pane_seconds
+            # Hidden panes get nothing: their lines wait (bounded) in the feed.
+            and pane.is_on_screen
+        ]
+        if not due:
+            return
+        due.sort(key=lambda pane: last.get(pane.process_id, 0.0))
         with self.batch_update():
-            for pane in grid.panes():
-                # Hidden panes get nothing: their lines wait (bounded) in the feed.
-                if not self.feed.pending(pane.process_id) or not pane.is_on_screen:
-                    continue
+            for pane in due[: self.panes_per_tick]:
                 lines = self.feed.drain(pane.process_id)
                 if lines:
                     pane.write(lines)
+                last[pane.process_id] = now
 
     # ------------------------------------------------------------ failures and results
 

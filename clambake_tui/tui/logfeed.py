@@ -24,9 +24,10 @@ Renderer = Callable[[bytes], list[str]]
 RendererFactory = Callable[[], Renderer]
 
 MAX_LINE_CHARS = 400
-# More new output than this in one poll is skipped to its end: nobody reads 50k lines a second,
-# and parsing them all would cost the dashboard a core.
-MAX_READ_BYTES = 256 * 1024
+# More new output than this in one poll (about 250 stream-json lines, several screens of a pane)
+# is skipped to its end: nobody reads thousands of lines a second, and parsing them all would
+# cost the dashboard a core. The pane says how much it skipped.
+MAX_READ_BYTES = 64 * 1024
 
 
 def cut(line: str, limit: int = MAX_LINE_CHARS) -> str:
