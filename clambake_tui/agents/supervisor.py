@@ -781,7 +781,11 @@ class AgentProcessManager:
         if is_alive(record.watcher_pid, record.watcher_create_time):
             assert record.watcher_pid is not None
             # Written down first: should this watcher die, the one adopting the run ends it.
-            self.registry.update(process_id, lambda r: replace(r, stop_requested=True))
+            # A disk that refuses the note must not delay the stop itself.
+            try:
+                self.registry.update(process_id, lambda r: replace(r, stop_requested=True))
+            except ClambakeError as exc:
+                log.warning("cannot note the terminate request: %s", exc)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.watcher_pid, signal.SIGTERM)
             return await self.wait_finished(process_id, timeout=grace + 60.0)
