@@ -76,7 +76,7 @@ async def bench_exits(paths: Paths, scratch: Path, count: int) -> tuple[list[flo
     exits.mkdir()
     agent = _script(
         scratch / "exiting-agent",
-        f"echo '{INIT}'\nsleep 0.3\necho '{RESULT}'\n"
+        f"echo '{INIT}'\nsleep 2\necho '{RESULT}'\n"
         f'date +%s.%N > "{exits}/$CLAMBAKE_ISSUE"\nexit 0\n',
     )
     manager = _manager(paths, agent, 5)
