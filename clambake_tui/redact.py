@@ -10,13 +10,13 @@ __all__ = ["REDACTED", "redact", "register_secret", "register_env_secrets"]
 
 REDACTED = "***"
 
-_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # GitHub tokens: classic, fine-grained, OAuth, app installation/server, user-to-server, refresh.
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    # Anthropic API keys.
-    re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{8,}"),
+# GitHub tokens (classic, fine-grained, OAuth, app installation/server, user-to-server, refresh)
+# and Anthropic API keys, as one alternation: one scan of the text instead of one per pattern.
+_TOKENS = re.compile(
+    r"\bgithub_pat_[A-Za-z0-9_]{20,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bsk-ant-[A-Za-z0-9_\-]{8,}"
 )
+# A cheap first look: most lines hold no token prefix at all, and then the full pattern is skipped.
+_TOKEN_PREFIX = re.compile(r"github_pat_|gh[pousr]_|sk-ant-")
 # The value of an Authorization header, whatever its scheme.
 _AUTH_HEADER = re.compile(
     r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)((?:bearer|token|basic)\s+)?([^\s\"',}]+)"
@@ -49,8 +49,10 @@ def redact(text: str) -> str:
     for value in known:
         if value in text:
             text = text.replace(value, REDACTED)
-    for pattern in _PATTERNS:
-        text = pattern.sub(REDACTED, text)
+    if _TOKEN_PREFIX.search(text):
+        text = _TOKENS.sub(REDACTED, text)
+    if "authorization" not in text.lower():
+        return text
     return _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{REDACTED}", text)
 
 

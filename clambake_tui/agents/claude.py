@@ -16,6 +16,7 @@ from typing import Any
 from clambake_tui.config import AgentsConfig
 from clambake_tui.errors import AgentError
 from clambake_tui.model import AgentResult, Issue, ProcessStatus
+from clambake_tui.redact import redact
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -891,7 +892,9 @@ def render(event: StreamEvent) -> str | None:
     """The log-tail line a person reads for this event, or None when it is not worth a line."""
     if not event.summary or not _worth_a_line(event):
         return None
-    return f"  [sub-agent] {event.summary}" if event.subagent else event.summary
+    # An agent can print a token it found (`env`, a config file): never show it to anyone.
+    line = redact(event.summary)
+    return f"  [sub-agent] {line}" if event.subagent else line
 
 
 def is_unknown_session(result: AgentResult | None) -> bool:
