@@ -54,6 +54,8 @@ PANE_MIN_WIDTH = 48
 class HeaderBar(Static):
     """Repository, token status (never the token), agents vs max_concurrent, GitHub budget."""
 
+    _last = ""
+
     def show(self, snapshot: Snapshot) -> None:
         text = Text()
         text.append(" clambake ", style="bold reverse")
@@ -71,7 +73,9 @@ class HeaderBar(Static):
         limit = snapshot.rate_limit
         low = limit is not None and limit.remaining < max(50, limit.limit // 10)
         text.append(f"GitHub {snapshot.budget_line()}", style="bold red" if low else "")
-        self.update(text)
+        if text.markup != self._last:
+            self._last = text.markup
+            self.update(text, layout=False)
 
 
 class AgentPane(Vertical, can_focus=True):
@@ -89,6 +93,7 @@ class AgentPane(Vertical, can_focus=True):
         self.process_id = view.process_id
         self._max_lines = max_lines
         self._unseen = 0
+        self._info_markup = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="info", classes="pane-info")
@@ -105,17 +110,18 @@ class AgentPane(Vertical, can_focus=True):
         self.query_one("#badge").display = False
 
     def show(self, view: AgentView, now: datetime, *, compact: bool) -> None:
+        """Show the agent's latest status. Only what changed is repainted, and never with a
+        relayout: each second every pane's clock moves, and a full layout per pane per second
+        is what makes a busy dashboard sluggish."""
         self.view = view
         process = view.process
         state_style = STATE_STYLE[view.state]
         elapsed = format_duration(view.elapsed_seconds(now))
-        title = f"{view.agent_id} · #{process.issue_number} {process.issue_title}".rstrip()
         status = Text.assemble((str(view.status.status), state_style), f" · {elapsed}")
         res = view.status.resources
         usage = f"CPU {res.cpu_percent:.0f}%  mem {format_bytes(res.rss_bytes)}"
         if compact:
-            self.border_title = None
-            self.border_subtitle = None
+            self._set_titles(None)
             line = Text.assemble(
                 (f"{view.agent_id} ", "bold"),
                 (f"#{process.issue_number} ", "bold"),
@@ -124,10 +130,9 @@ class AgentPane(Vertical, can_focus=True):
                 (view.activity_line(now), "italic"),
                 f"  {usage}",
             )
-            self.query_one("#info", Static).update(line)
+            self._set_info(line)
             return
-        self.border_title = title
-        self.border_subtitle = Text.assemble(status, " ").markup
+        self._set_titles(f"{view.agent_id} · #{process.issue_number} {process.issue_title}")
         if view.is_active:
             usage_line = f"{usage}  procs {res.num_processes}"
         elif process.ended_at is not None:
@@ -135,11 +140,23 @@ class AgentPane(Vertical, can_focus=True):
         else:
             usage_line = "ended"
         lines = [
+            Text.assemble(status, (f"  {usage_line}  restarts {process.restarts}", "dim")),
             Text(process.branch_name or "(no branch)", style="magenta"),
             Text(view.activity_line(now), style="italic"),
-            Text(f"{usage_line}  restarts {process.restarts}", style="dim"),
         ]
-        self.query_one("#info", Static).update(Text("\n").join(lines))
+        self._set_info(Text("\n").join(lines))
+
+    def _set_titles(self, title: str | None) -> None:
+        title = title.rstrip() if title else None
+        if self.border_title != title:
+            self.border_title = title
+
+    def _set_info(self, text: Text) -> None:
+        markup = text.markup
+        if markup == self._info_markup:
+            return
+        self._info_markup = markup
+        self.query_one("#info", Static).update(text, layout=False)
 
     @property
     def following(self) -> bool:
@@ -290,6 +307,7 @@ class RunsPane(Vertical):
             table.add_column(label, key=label)
         self.border_title = "Bundling runs"
         self.runs: tuple[WorkflowRun, ...] = ()
+        self._train = ""
 
     @property
     def table(self) -> DataTable[str | Text]:
@@ -324,22 +342,24 @@ class RunsPane(Vertical):
             if selected is not None and selected.id in ids:
                 table.move_cursor(row=ids.index(selected.id))
         train = self.query_one("#train", Static)
-        if snapshot.next_train is None:
-            train.update("")
-        else:
+        line = Text()
+        if snapshot.next_train is not None:
             wait = format_age((snapshot.next_train - now).total_seconds())
             where = "Actions" if snapshot.actions_enabled else "locally"
-            train.update(
-                Text.assemble(
-                    ("Next train ", "bold"),
-                    f"{snapshot.next_train:%H:%M} UTC (in {wait}, {where})",
-                )
+            line = Text.assemble(
+                ("Next train ", "bold"),
+                f"{snapshot.next_train:%H:%M} UTC (in {wait}, {where})",
             )
+        if line.markup != self._train:
+            self._train = line.markup
+            train.update(line, layout=False)
         if not snapshot.runs:
-            self.border_subtitle = "no runs yet"
+            subtitle: str | None = "no runs yet"
         else:
             live = sum(1 for run in snapshot.runs if not run.is_completed)
-            self.border_subtitle = f"{live} running" if live else None
+            subtitle = f"{live} running" if live else None
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
 
 
 class StatusLine(Static):
@@ -382,4 +402,4 @@ class StatusLine(Static):
             if parts:
                 parts.append("  ·  ")
             parts.append(self.message, style="" if self.message_ok else "bold red")
-        self.update(parts)
+        self.update(parts, layout=False)
