@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from clambake_tui.engine import EngineLike
 from clambake_tui.github.client import LogSection, RunLogs
 from clambake_tui.model import Issue, WorkflowRun, priority_rank
+from clambake_tui.redact import redact
 from clambake_tui.tui.logfeed import LogFeed, cut
 
 __all__ = [
@@ -229,7 +230,8 @@ class RunLogScreen(Screen[None]):
         if self.section is None:
             return
         needle = self.query_one("#search", Input).value.strip().lower()
-        lines = self.section.text.splitlines()
+        # Actions masks the secrets it knows; ours (tokens we registered) are masked here too.
+        lines = redact(self.section.text).splitlines()
         if needle:
             lines = [line for line in lines if needle in line.lower()]
             self.query_one("#matches", Static).update(f"{len(lines)} matching lines")
