@@ -550,6 +550,11 @@ class AgentProcessManager:
             except ClambakeError as exc:
                 log.warning("cannot follow the agent registry: %s", exc)
                 await asyncio.sleep(self.poll_s)
+            except Exception:
+                # Following must outlive any one bad moment: waiters and subscribers rely on it.
+                log.exception("following the agents failed; going on")
+                self._stamp = None
+                await asyncio.sleep(self.poll_s)
 
     def _refresh(self) -> None:
         stamp = self.registry.stamp()
@@ -569,6 +574,12 @@ class AgentProcessManager:
                 for fut in self._waiters.pop(process_id, []):
                     if not fut.done():
                         fut.set_result(record.process)
+        for process_id in list(self._waiters):
+            final = records.get(process_id)
+            if final is not None and not final.is_active:
+                for fut in self._waiters.pop(process_id):
+                    if not fut.done():
+                        fut.set_result(final.process)
         self._records = records
         self._watch_pids(records)
 
@@ -714,18 +725,31 @@ class AgentProcessManager:
         record = self.record(process_id)
         if not record.is_active:
             return record.process
-        self._ensure_follower()
-        fut: asyncio.Future[AgentProcess] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(process_id, []).append(fut)
-        # It may have finished between the read above and registering the waiter.
-        self._stamp = None
-        self._wake_follower()
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise AgentError(
-                f"{record.process.agent_id} did not finish within {timeout:g} s"
-            ) from None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            self._ensure_follower()
+            fut: asyncio.Future[AgentProcess] = loop.create_future()
+            self._waiters.setdefault(process_id, []).append(fut)
+            # It may have finished between the read above and registering the waiter.
+            self._stamp = None
+            self._wake_follower()
+            left = None if deadline is None else deadline - loop.time()
+            # The follower resolves the waiter at once; the registry is also read once a second
+            # so that no missed wake-up can leave a caller waiting.
+            step = 1.0 if left is None else max(0.0, min(1.0, left))
+            try:
+                return await asyncio.wait_for(fut, step)
+            except TimeoutError:
+                with contextlib.suppress(ValueError):
+                    self._waiters.get(process_id, []).remove(fut)
+            current = self.record(process_id)
+            if not current.is_active:
+                return current.process
+            if deadline is not None and loop.time() >= deadline:
+                raise AgentError(
+                    f"{record.process.agent_id} did not finish within {timeout:g} s"
+                ) from None
 
     # ---------------------------------------------------------------- monitoring
 
