@@ -23,6 +23,7 @@ from clambake_tui.bundling.trigger import BundlePath, trigger_bundle
 from clambake_tui.commands.actions_cmd import dispatch_bundle
 from clambake_tui.github.client import GitHubClient
 from clambake_tui.github.transport import ClientSettings
+from clambake_tui.metrics import read_events
 from clambake_tui.sandbox.emulator.faults import Fault
 from tests.fixtures.bundling import TrainRepo
 
@@ -133,6 +134,11 @@ async def test_three_agents_land_and_the_train_bundles_two_and_gives_the_conflic
     triggered = clambake("actions", "--trigger-bundle", "--force", cwd=repo.root)
     assert triggered.returncode == 0, triggered.stderr
     assert "bundling on GitHub Actions" in triggered.stdout
+    assert "showed up after" in triggered.stdout  # how long the dispatched run took to appear
+    # Every client made in this repository counted its requests in the state folder.
+    recorded = read_events(repo.paths.metrics)
+    assert any(e["event"] == "github.request" for e in recorded)
+    assert any(e["event"] == "actions.dispatch" and e["ok"] for e in recorded)
     run_id = max(r["id"] for r in repo.emulator.runs())
     run = await asyncio.to_thread(repo.emulator.wait_for_run, run_id, timeout=60)
     logs = clambake("actions", "--logs", "--run-id", str(run_id), cwd=repo.root)

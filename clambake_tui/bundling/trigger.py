@@ -60,7 +60,9 @@ class TriggerOutcome:
         if self.path is BundlePath.ACTIONS:
             run = self.dispatch.run if self.dispatch else None
             where = f": run {run.id} {run.html_url}".rstrip() if run else ""
-            return [f"bundling on GitHub Actions ({self.reason}){where}"]
+            seconds = self.dispatch.seconds_to_visible if self.dispatch else None
+            shown = f" (showed up after {seconds:.1f} s)" if run and seconds is not None else ""
+            return [f"bundling on GitHub Actions ({self.reason}){where}{shown}"]
         head = f"bundled locally ({self.reason})"
         return [head, *(self.report.lines() if self.report else [])]
 

@@ -42,6 +42,7 @@ from clambake_tui.logs import get_logger
 from clambake_tui.metrics import record
 from clambake_tui.model import Issue, Job, PullRequest, RateLimit, WorkflowRun
 from clambake_tui.redact import register_secret
+from clambake_tui.state import Paths
 
 if TYPE_CHECKING:
     from clambake_tui.config import Config
@@ -163,6 +164,10 @@ class GitHubClient:
         from clambake_tui.config import infer_owner_repo
 
         owner, repo = infer_owner_repo(config, root)
+        if metrics_path is None:
+            # Every client of a repository with a state folder counts its requests there.
+            state = Paths(root)
+            metrics_path = state.metrics if state.state.is_dir() else None
         api_url = resolve_api_url(config.github.api_url, env)
         token = find_token(api_url, env)
         if token is None and require_token:
