@@ -64,7 +64,16 @@ def _key(
     return field(default=default, metadata=meta)
 
 
-PERMISSION_MODES = ("acceptEdits", "bypassPermissions", "default", "dontAsk", "plan", "auto")
+# The choices Claude Code's --permission-mode lists, plus "default", which it still accepts.
+PERMISSION_MODES = (
+    "acceptEdits",
+    "bypassPermissions",
+    "default",
+    "dontAsk",
+    "plan",
+    "auto",
+    "manual",
+)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def test_out_of_range_names_the_range(repo: Path) -> None:
             'permission_mode = "acceptEdits"',
             'permission_mode = "yolo"',
             'key agents.permission_mode must be one of "acceptEdits", "bypassPermissions", '
-            '"default", "dontAsk", "plan", "auto", got "yolo"',
+            '"default", "dontAsk", "plan", "auto", "manual", got "yolo"',
         ),
         (
             'api_url = "https://api.github.com"',
