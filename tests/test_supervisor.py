@@ -313,6 +313,38 @@ async def test_subscribers_get_status_changes_and_log_lines(
     assert manager.tail(process.process_id, 1)[0].startswith("done: success")
 
 
+async def test_a_follower_far_behind_a_flood_jumps_to_the_latest_lines(
+    manager: AgentProcessManager,
+) -> None:
+    process = await manager.spawn_agent("agent001", standin_issue(12, "hang"))
+    queue = manager.subscribe()
+    # Three megabytes of output land at once, more than the follower parses before showing any.
+    burst = "".join(
+        json.dumps(
+            {
+                "type": "assistant",
+                "message": {"id": f"m{i}", "content": [{"type": "text", "text": f"line {i}"}]},
+            }
+        )
+        + "\n"
+        for i in range(30_000)
+    )
+    with process.log_path.open("a") as log:
+        log.write(burst)
+    lines: list[str] = []
+    deadline = asyncio.get_running_loop().time() + 30
+    while not any(line == "line 29999" for line in lines):
+        assert asyncio.get_running_loop().time() < deadline, lines[-5:]
+        with contextlib.suppress(TimeoutError):
+            event = await asyncio.wait_for(queue.get(), 1)
+            lines.extend(event.lines)
+    skipped = [line for line in lines if "MB of output skipped to keep up" in line]
+    assert skipped and str(process.log_path) in skipped[0]
+    # Only the tail window was parsed: the early lines never reached anyone.
+    assert "line 10" not in lines
+    assert manager.tail(process.process_id, 1) == ["line 29999"]
+
+
 async def test_monitor_reports_status_activity_and_resources_of_the_tree(
     agent_paths: Paths,
 ) -> None:

@@ -100,6 +100,11 @@ class AgentEvent:
     warning: str | None = None
 
 
+# Further behind than this in an agent's log, the follower jumps to its last _TAIL_WINDOW bytes.
+_SKIP_BEHIND = 1 << 20
+_TAIL_WINDOW = 256 << 10
+
+
 @dataclass
 class _Follow:
     """The manager's reading position in one agent's log."""
@@ -667,29 +672,49 @@ class AgentProcessManager:
             follow.offset = 0  # rotated
         if size == follow.offset:
             return
-        data = _read_range(follow.log_path, follow.offset, min(size - follow.offset, 4 << 20))
+        new_lines: list[str] = []
+        skip_note: str | None = None
+        if size - follow.offset > _SKIP_BEHIND:
+            # A flood outran us: what a person reads (and the current activity) lives in the
+            # latest lines, so jump to the tail instead of parsing megabytes nobody will see.
+            start = size - _TAIL_WINDOW
+            data = _read_range(follow.log_path, start, _TAIL_WINDOW)
+            first_line = data.find(b"\n") + 1  # the window starts mid-line; drop that part
+            skipped = start + first_line - follow.offset
+            data = data[first_line:]
+            follow.offset = start + first_line
+            follow.parser = claude.StreamParser()
+            skip_note = f"… {skipped / 1e6:.1f} MB of output skipped to keep up (all of it: {follow.log_path})"
+        else:
+            data = _read_range(follow.log_path, follow.offset, size - follow.offset)
         follow.offset += len(data)
         events = follow.parser.feed(data)
         if not record.is_active:
             events += follow.parser.finish()
-        if not events:
+        if not events and skip_note is None:
             return
         now = utcnow()
-        new_lines: list[str] = []
         for event in events:
             follow.activity.apply(event, now)
             line = claude.render(event)
             if line is not None:
                 # What an agent prints may hold a token (it read its environment): never show it.
                 new_lines.append(redact(line))
-        follow.lines.extend(new_lines)
+        # A flood sends only what a pane can show (the rest is in the log file), and says so.
+        shown = new_lines[-(follow.lines.maxlen or len(new_lines)) :]
+        if skip_note is not None:
+            shown = (
+                [skip_note, *shown[1:]]
+                if len(shown) == follow.lines.maxlen
+                else [skip_note, *shown]
+            )
+        follow.lines.extend(shown)
         activity = follow.activity
         self._emit(
             AgentEvent(
                 AgentEventKind.ACTIVITY,
                 record.process,
-                # A flood sends only what a pane can show; the rest is in the log file.
-                lines=tuple(new_lines[-(follow.lines.maxlen or len(new_lines)) :]),
+                lines=tuple(shown),
                 last_activity=activity.last_activity,
                 current_tool=_redacted(activity.current_tool),
                 last_text=_redacted(activity.last_text),
