@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from clambake_tui.engine import Clock, Engine, EngineLike, Snapshot
@@ -29,7 +29,14 @@ from clambake_tui.tui.screens import (
     SpawnRequest,
     SpawnScreen,
 )
-from clambake_tui.tui.widgets import AgentGrid, AgentPane, HeaderBar, RunsPane, StatusLine
+from clambake_tui.tui.widgets import (
+    AgentGrid,
+    AgentPane,
+    HeaderBar,
+    QuietFooter,
+    RunsPane,
+    StatusLine,
+)
 
 if TYPE_CHECKING:
     from clambake_tui.config import Config
@@ -104,7 +111,7 @@ class ClambakeApp(App[QuitReport]):
             yield AgentGrid(max_lines=self.max_lines, id="agents")
             yield RunsPane(id="side")
         yield StatusLine(id="status")
-        yield Footer()
+        yield QuietFooter()
 
     @property
     def grid(self) -> AgentGrid:

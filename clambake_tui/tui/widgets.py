@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.events import Resize
-from textual.widgets import DataTable, Log, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, Static
 
 from clambake_tui.engine import (
     AgentView,
@@ -29,6 +30,7 @@ __all__ = [
     "AgentGrid",
     "RunsPane",
     "StatusLine",
+    "QuietFooter",
     "STATE_STYLE",
 ]
 
@@ -403,3 +405,29 @@ class StatusLine(Static):
                 parts.append("  ·  ")
             parts.append(self.message, style="" if self.message_ok else "bold red")
         self.update(parts, layout=False)
+
+
+class QuietFooter(Footer):
+    """The key bar, rebuilt only when the keys it shows change.
+
+    Textual's footer remounts all its keys whenever the focus moves; moving between agent
+    panes changes no visible key, and that remount (a relayout of the whole screen) was most
+    of what a focus change cost under a busy dashboard."""
+
+    _shown: tuple[object, ...] | None = None
+
+    def _visible_keys(self, screen: Screen[object]) -> tuple[object, ...]:
+        return tuple(
+            (binding.key, binding.action, binding.description, binding.group, enabled, tooltip)
+            for (_, binding, enabled, tooltip) in screen.active_bindings.values()
+            if binding.show or binding.key == self.app.COMMAND_PALETTE_BINDING
+        )
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            shown = self._visible_keys(screen)
+            if shown == self._shown:
+                self._bindings_ready = True
+                return
+            self._shown = shown
+        super().bindings_changed(screen)
