@@ -48,3 +48,19 @@ async def test_an_unsuccessful_run_is_left_alone(git_repo: Path) -> None:
         process(git_repo, ProcessStatus.failed("crashed", 1)), paths, load_config(None)
     )
     assert not paths.metrics.exists()
+
+
+def test_a_rollback_lever_set_after_the_spawn_reaches_the_landing(tmp_path: Path) -> None:
+    from clambake_tui.agents.hooks import _with_current_levers
+    from clambake_tui.config import set_value
+
+    path = tmp_path / "clambake.toml"
+    path.write_text("[agents]\nmax_concurrent = 3\n\n[github_actions]\nenabled = true\n")
+    at_spawn = load_config(path)
+    set_value(path, "github_actions.enabled", "false")
+    set_value(path, "agents.max_concurrent", "9")
+    now = _with_current_levers(at_spawn)
+    assert now.github_actions.enabled is False  # the lever reaches a landing happening now
+    assert now.agents.max_concurrent == 3  # the run itself keeps what it was started with
+    path.write_text("[github_actions\nbroken")
+    assert _with_current_levers(at_spawn) == at_spawn  # a broken file keeps the spawn's values

@@ -28,6 +28,7 @@ async def on_agent_finished(process: AgentProcess, paths: Paths, config: Config)
 
     if not succeeded(process):
         return
+    config = _with_current_levers(config)
     try:
         from clambake_tui.github.client import GitHubClient
 
@@ -59,3 +60,22 @@ async def on_agent_finished(process: AgentProcess, paths: Paths, config: Config)
         status=outcome.status.value,
         detail=" | ".join(outcome.lines()),
     )
+
+
+def _with_current_levers(config: Config) -> Config:
+    """The watcher holds the configuration of its spawn, maybe hours old; the rollback levers
+    (`config set github_actions.enabled false`, `[bundling]`) must reach a landing happening now,
+    so those sections are read again from clambake.toml. A file that no longer loads keeps the
+    spawn-time values (and says so in the log)."""
+    if config.path is None or not config.path.is_file():
+        return config
+    from dataclasses import replace
+
+    from clambake_tui.config import load_config
+
+    try:
+        current = load_config(config.path)
+    except ClambakeError as exc:
+        log.warning("landing uses the configuration of the spawn: %s", exc)
+        return config
+    return replace(config, github_actions=current.github_actions, bundling=current.bundling)
