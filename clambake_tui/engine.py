@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from clambake_tui.errors import AgentError, AuthError, ClambakeError, ConfigError, GitHubError
 from clambake_tui.logs import get_logger
+from clambake_tui.metrics import MetricsView, load_metrics_view
 from clambake_tui.model import (
     AgentProcess,
     AgentState,
@@ -258,6 +259,8 @@ class EngineLike(Protocol):
     async def trigger_bundle(self, *, force: bool = True) -> BundleOutcome: ...
 
     async def run_logs(self, run_id: int) -> RunLogs: ...
+
+    async def metrics(self) -> MetricsView: ...
 
     async def aclose(self) -> None: ...
 
@@ -714,6 +717,10 @@ class Engine:
 
     async def run_logs(self, run_id: int) -> RunLogs:
         return await self._require_github().run_logs(run_id)
+
+    async def metrics(self) -> MetricsView:
+        """The numbers of `clambake metrics` (last 24 h), read off the event loop."""
+        return await asyncio.to_thread(load_metrics_view, self.paths)
 
     def _require_github(self) -> GitHubClient:
         client = self.github()

@@ -341,6 +341,31 @@ def collect_metrics(
     return compute_metrics(events, now, hours, active=count_active_agents(paths.registry))
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsView:
+    """What the dashboard's metrics screen shows: the numbers and the latest run durations."""
+
+    metrics: Metrics
+    durations: tuple[float, ...]
+
+
+def load_metrics_view(
+    paths: Paths, now: datetime | None = None, hours: float | None = DEFAULT_HOURS, last: int = 60
+) -> MetricsView:
+    """`collect_metrics` plus the durations of the last `last` finished agent runs, oldest first."""
+    now = now or datetime.now(UTC)
+    since = now - timedelta(hours=hours) if hours is not None else None
+    events = read_events(paths.metrics, since)
+    durations = [
+        value
+        for event in events
+        if event["event"] == "agent.finished"
+        and (value := _number(event.get("duration_s"))) is not None
+    ]
+    metrics = compute_metrics(events, now, hours, active=count_active_agents(paths.registry))
+    return MetricsView(metrics, tuple(durations[-last:]))
+
+
 def record_actions_runs(metrics_file: Path, runs: Iterable[WorkflowRun]) -> int:
     """Record each completed bundling run on GitHub Actions that is not in the file yet.
 

@@ -22,6 +22,7 @@ from clambake_tui.redact import redact
 from clambake_tui.tui.commands import DashboardCommands
 from clambake_tui.tui.logfeed import LogFeed
 from clambake_tui.tui.messages import ActionDone, RunLogsReady, SnapshotReady
+from clambake_tui.tui.metrics_screen import MetricsScreen
 from clambake_tui.tui.screens import (
     AgentLogScreen,
     ConfirmScreen,
@@ -72,6 +73,8 @@ class ClambakeApp(App[QuitReport]):
             "enter", "agent_log", "Agent log", id="agent_log", tooltip="Focused agent's full log"
         ),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="Refresh now"),
+        # Not in the footer (it keeps to the operator's everyday keys); in the command palette.
+        Binding("m", "metrics", "Metrics", id="metrics", tooltip="Metrics", show=False),
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave; agents keep running"),
     ]
 
@@ -358,6 +361,14 @@ class ClambakeApp(App[QuitReport]):
         view = pane.view
         title = f"{view.agent_id} · #{view.process.issue_number} {view.process.issue_title}"
         self.push_screen(AgentLogScreen(title, view.process.log_path))
+
+    def action_metrics(self) -> None:
+        self.show_metrics()
+
+    @work(group="metrics", exclusive=True, exit_on_error=False)
+    async def show_metrics(self) -> None:
+        view = await self.engine.metrics()
+        await self.push_screen(MetricsScreen(view))
 
     def action_refresh(self) -> None:
         self.status_line.say("refreshing…")

@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run_logs", "Show run logs", "Fetch and show the logs of the selected bundling run"),
     ("agent_log", "Open agent log", "Show the focused agent's full log"),
     ("refresh", "Refresh now", "Ask the supervisor and GitHub for fresh data"),
+    ("metrics", "Show metrics", "Agent, GitHub and bundling numbers from the recorded events (m)"),
     ("quit", "Quit dashboard", "Leave; running agents keep running"),
 )
 
