@@ -64,3 +64,12 @@ def test_a_rollback_lever_set_after_the_spawn_reaches_the_landing(tmp_path: Path
     assert now.agents.max_concurrent == 3  # the run itself keeps what it was started with
     path.write_text("[github_actions\nbroken")
     assert _with_current_levers(at_spawn) == at_spawn  # a broken file keeps the spawn's values
+
+
+def test_a_lever_the_spawn_switched_off_stays_off(tmp_path: Path) -> None:
+    from clambake_tui.agents.hooks import _with_current_levers
+
+    path = tmp_path / "clambake.toml"
+    path.write_text("[github_actions]\nenabled = true\n")
+    at_spawn = load_config(path, env={"CLAMBAKE_GITHUB_ACTIONS__ENABLED": "false"})
+    assert _with_current_levers(at_spawn).github_actions.enabled is False

@@ -63,11 +63,12 @@ async def on_agent_finished(process: AgentProcess, paths: Paths, config: Config)
 
 
 def _with_current_levers(config: Config) -> Config:
-    """The watcher holds the configuration of its spawn, maybe hours old; the rollback levers
-    (`config set github_actions.enabled false`, `[bundling]`) must reach a landing happening now,
-    so those sections are read again from clambake.toml. A file that no longer loads keeps the
-    spawn-time values (and says so in the log)."""
-    if config.path is None or not config.path.is_file():
+    """The watcher holds the configuration of its spawn, maybe hours old; the rollback lever
+    `config set github_actions.enabled false` must still reach a landing happening now, so the
+    file is read again. A lever only ever switches off here: what the spawn had switched off (in
+    the file or by an override of its environment) stays off. A file that no longer loads keeps
+    the spawn-time values (and says so in the log)."""
+    if config.path is None or not config.path.is_file() or not config.github_actions.enabled:
         return config
     from dataclasses import replace
 
@@ -78,4 +79,6 @@ def _with_current_levers(config: Config) -> Config:
     except ClambakeError as exc:
         log.warning("landing uses the configuration of the spawn: %s", exc)
         return config
-    return replace(config, github_actions=current.github_actions, bundling=current.bundling)
+    if current.github_actions.enabled:
+        return config
+    return replace(config, github_actions=replace(config.github_actions, enabled=False))
