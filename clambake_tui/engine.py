@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -22,6 +21,7 @@ from clambake_tui.errors import AgentError, AuthError, ClambakeError, ConfigErro
 from clambake_tui.logs import get_logger
 from clambake_tui.metrics import MetricsView, load_metrics_view
 from clambake_tui.model import (
+    AGENT_ID_PATTERN,
     AgentProcess,
     AgentState,
     AgentStatus,
@@ -63,7 +63,6 @@ log = get_logger(__name__)
 READY_LABEL = "route:ready"
 UNBLOCKER_LABEL = "route:unblocker"
 HUMAN_ONLY_LABEL = "route:human-only"
-_AGENT_LABEL = re.compile(r"^agent\d{3}$")
 # Finished agents stay on screen this long so the operator sees how they ended.
 FINISHED_VISIBLE = timedelta(hours=2)
 MAX_AGENTS_SHOWN = 64
@@ -307,7 +306,7 @@ def ready_order(issues: Sequence[Issue]) -> list[Issue]:
         for issue in issues
         if not issue.is_pull_request
         and HUMAN_ONLY_LABEL not in issue.labels
-        and not any(_AGENT_LABEL.match(label) for label in issue.labels)
+        and not any(AGENT_ID_PATTERN.match(label) for label in issue.labels)
         and issue.state == "open"
     ]
     return sorted(
@@ -319,8 +318,8 @@ def ready_order(issues: Sequence[Issue]) -> list[Issue]:
 def next_free_agent_id(active: Sequence[str], used: Sequence[str] = ()) -> str:
     """The lowest agentNNN no run has used yet (its label may still mark an issue it worked),
     else the lowest no running agent holds."""
-    busy = {int(name[5:]) for name in active if _AGENT_LABEL.match(name)}
-    seen = busy | {int(name[5:]) for name in used if _AGENT_LABEL.match(name)}
+    busy = {int(name[5:]) for name in active if AGENT_ID_PATTERN.match(name)}
+    seen = busy | {int(name[5:]) for name in used if AGENT_ID_PATTERN.match(name)}
     for taken in (seen, busy):
         for number in range(1, 1000):
             if number not in taken:

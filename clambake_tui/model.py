@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,16 @@ __all__ = [
     "utcnow",
     "PRIORITY_LABELS",
     "priority_rank",
+    "AGENT_ID_PATTERN",
+    "AGENT_BRANCH_PATTERN",
 ]
+
+# agent001 ... agent999: the agent's id, and the label on the issue it holds.
+AGENT_ID_PATTERN = re.compile(r"^agent(?!000)\d{3}$")
+# `agent001/12` or `agent001/12-fix-login` (the original bundler missed the second form).
+AGENT_BRANCH_PATTERN = re.compile(
+    r"^(?P<agent>agent(?!000)\d{3})/(?P<issue>[1-9]\d*)(?:-(?P<slug>.+))?$"
+)
 
 
 def utcnow() -> datetime:

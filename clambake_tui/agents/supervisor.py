@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import enum
 import os
-import re
 import signal
 import sys
 import threading
@@ -49,6 +48,7 @@ from clambake_tui.errors import AgentError, ClambakeError
 from clambake_tui.logs import agent_event, get_logger
 from clambake_tui.metrics import record as record_metric
 from clambake_tui.model import (
+    AGENT_ID_PATTERN,
     AgentProcess,
     AgentStatus,
     Issue,
@@ -69,7 +69,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-AGENT_ID_PATTERN = re.compile(r"^agent(?!000)\d{3}$")
 READY_TIMEOUT_S = 60.0
 HUMAN_ONLY = "route:human-only"
 # How much of an agent's log a manager parses when it first looks at it.

@@ -13,6 +13,7 @@ from filelock import FileLock, Timeout
 
 from clambake_tui.errors import AgentError
 from clambake_tui.logs import get_logger
+from clambake_tui.model import AGENT_BRANCH_PATTERN
 from clambake_tui.state import Paths
 
 __all__ = [
@@ -30,7 +31,6 @@ log = get_logger(__name__)
 
 SLUG_TARGET = 30
 GIT_TIMEOUT_S = 120.0
-_AGENT_BRANCH = re.compile(r"^agent\d{3}/(\d+)(?:-.*)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +122,8 @@ def find_issue_branch(root: Path, issue_number: int) -> tuple[str, bool] | None:
         )
         for ref in out.splitlines():
             name = ref.removeprefix(prefix)
-            match = _AGENT_BRANCH.match(name)
-            if match and int(match.group(1)) == issue_number:
+            match = AGENT_BRANCH_PATTERN.match(name)
+            if match and int(match["issue"]) == issue_number:
                 return name, local
     return None
 

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from clambake_tui.model import AGENT_BRANCH_PATTERN
+
 __all__ = [
     "AgentBranch",
     "parse_agent_branch",
@@ -24,8 +26,6 @@ REVIEW_LABEL = "route:review"
 READY_LABEL = "route:ready"
 CONFLICT_LABEL = "merge-conflict"
 
-# `agent001/12` or `agent001/12-fix-login`: the original bundler missed the second form.
-_AGENT_BRANCH = re.compile(r"^(?P<agent>agent\d{3})/(?P<issue>[1-9]\d*)(?:-(?P<slug>.+))?$")
 _BUNDLE_BRANCH = re.compile(r"^bundle/(?P<stamp>\d{8}_\d{4})__issues_(?P<issues>\d+(?:_\d+)*)$")
 # GitHub's closing keywords; a PR body holding one of these for #N will close N when merged.
 _CLOSING = re.compile(
@@ -44,7 +44,7 @@ class AgentBranch:
 
 def parse_agent_branch(name: str) -> AgentBranch | None:
     """The agent and issue of `agentNNN/<issue>[-<slug>]`, or None for any other branch."""
-    match = _AGENT_BRANCH.match(name.removeprefix("refs/heads/"))
+    match = AGENT_BRANCH_PATTERN.match(name.removeprefix("refs/heads/"))
     if match is None:
         return None
     return AgentBranch(int(match["issue"]), match["agent"], match.string)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from textual.widgets.option_list import Option
 
 from clambake_tui.engine import EngineLike
 from clambake_tui.github.client import LogSection, RunLogs
-from clambake_tui.model import Issue, WorkflowRun, priority_rank
+from clambake_tui.model import AGENT_ID_PATTERN, Issue, WorkflowRun, priority_rank
 from clambake_tui.redact import redact
 from clambake_tui.tui.logfeed import LogFeed, cut
 
@@ -29,7 +28,6 @@ __all__ = [
     "AgentLogScreen",
 ]
 
-_AGENT_ID = re.compile(r"^agent\d{3}$")
 PRIORITY_NAMES = ("very high", "high", "medium", "low", "none")
 
 
@@ -110,7 +108,7 @@ class SpawnScreen(ModalScreen[SpawnRequest | None]):
     def submit(self) -> None:
         error = self.query_one("#form-error", Static)
         agent_id = self.query_one("#agent-id", Input).value.strip()
-        if not _AGENT_ID.match(agent_id):
+        if not AGENT_ID_PATTERN.match(agent_id):
             error.update("Agent id must look like agent001 (agent + three digits).")
             return
         typed = self.query_one("#issue-number", Input).value.strip()
