@@ -695,10 +695,10 @@ class AgentProcessManager:
         now = utcnow()
         for event in events:
             follow.activity.apply(event, now)
+            # render() redacts: what an agent prints may hold a token it read from its environment.
             line = claude.render(event)
             if line is not None:
-                # What an agent prints may hold a token (it read its environment): never show it.
-                new_lines.append(redact(line))
+                new_lines.append(line)
         # A flood sends only what a pane can show (the rest is in the log file), and says so.
         shown = new_lines[-(follow.lines.maxlen or len(new_lines)) :]
         if skip_note is not None:
