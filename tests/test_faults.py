@@ -25,7 +25,6 @@ from clambake_tui.bundling.bundler import Bundler
 from clambake_tui.bundling.landing import LandingStatus, land_agent
 from clambake_tui.config import Config, load_config
 from clambake_tui.errors import ClambakeError, StateError
-from clambake_tui.github.client import GitHubClient
 from clambake_tui.metrics import read_events
 from clambake_tui.model import AgentState, Issue
 from clambake_tui.sandbox.emulator import Emulator
@@ -41,7 +40,7 @@ from tests.fixtures.agents import (
     tree_pids,
 )
 from tests.fixtures.common import git
-from tests.fixtures.github import FAST_GITHUB_SETTINGS
+from tests.fixtures.github import sandbox_client
 
 # ---------------------------------------------------------------- helpers
 
@@ -55,18 +54,6 @@ def sandbox_config(layout: SandboxLayout, **env: str) -> Config:
         **env,
     }
     return load_config(layout.config_path, env=overrides)
-
-
-def client_for(layout: SandboxLayout, paths: Paths) -> GitHubClient:
-    return GitHubClient(
-        layout.owner,
-        layout.repo,
-        api_url=layout.url,
-        token=layout.token,
-        settings=FAST_GITHUB_SETTINGS,
-        metrics_path=paths.metrics,
-        default_branch="main",
-    )
 
 
 def emulator_of(layout: SandboxLayout) -> Emulator:
@@ -173,7 +160,7 @@ async def test_agents_crashing_hanging_and_ignoring_sigterm_while_a_train_leaves
         await mgr.wait_finished(good.process_id, timeout=60)
         await until(lambda: count_events(paths, "bundle.run") >= 1, what="the train")
         # A second bundler, as a scheduled run would, while the others are still running.
-        async with client_for(sandbox, paths) as client:
+        async with sandbox_client(sandbox, paths.metrics) as client:
             await Bundler(client, sandbox.work, config, lock_dir=paths.locks).run(force=True)
         await mgr.terminate_agent(hang.process_id)
         await mgr.terminate_agent(stubborn.process_id)
@@ -372,7 +359,7 @@ async def test_github_5xx_and_429_during_landing_are_retried_and_land_exactly_on
     await until(lambda: pulls_covering(sandbox, 1), what="the bundle PR")
     assert all(f.hits >= 1 for f in emu.faults), "every fault was hit"
     assert_landed_once(sandbox, paths, 1)
-    async with client_for(sandbox, paths) as client:
+    async with sandbox_client(sandbox, paths.metrics) as client:
         comments = await client.list_comments(1)
     assert sum("clambake:landed" in str(c.get("body")) for c in comments) == 1
     assert_no_zombies()
@@ -393,7 +380,7 @@ async def test_a_landing_github_refused_throughout_is_finished_later_without_dup
     assert final.status.state is AgentState.COMPLETED
     await until(lambda: down.hits >= 1, what="the refused comment")
     emu.remove_fault(down)
-    async with client_for(sandbox, paths) as client:
+    async with sandbox_client(sandbox, paths.metrics) as client:
         outcome = await land_agent(final, paths, config, client)
         again = await land_agent(final, paths, config, client)
         comments = await client.list_comments(1)

@@ -23,7 +23,7 @@ from clambake_tui.sandbox.setup import SandboxLayout
 from clambake_tui.state import Paths
 from tests.fixtures.agents import make_manager
 from tests.fixtures.emulator import EMULATOR_OWNER, EMULATOR_REPO
-from tests.fixtures.github import FAST_GITHUB_SETTINGS
+from tests.fixtures.github import FAST_GITHUB_SETTINGS, sandbox_client
 
 
 async def recorded(paths: Paths, event: str, count: int, timeout: float = 60.0) -> None:
@@ -33,18 +33,6 @@ async def recorded(paths: Paths, event: str, count: int, timeout: float = 60.0) 
     while sum(e["event"] == event for e in read_events(paths.metrics)) < count:
         assert loop.time() < deadline, f"fewer than {count} {event} events recorded"
         await asyncio.sleep(0.05)
-
-
-def sandbox_client(layout: SandboxLayout, paths: Paths) -> GitHubClient:
-    return GitHubClient(
-        layout.owner,
-        layout.repo,
-        api_url=layout.url,
-        token=layout.token,
-        settings=FAST_GITHUB_SETTINGS,
-        metrics_path=paths.metrics,
-        default_branch="main",
-    )
 
 
 def sandbox_config(layout: SandboxLayout, **overrides: str) -> Config:
@@ -80,7 +68,7 @@ async def test_a_dispatch_records_success_and_trigger_to_run_visible_latency(
 ) -> None:
     paths = Paths(sandbox.work)
     config = sandbox_config(sandbox)
-    async with sandbox_client(sandbox, paths) as client:
+    async with sandbox_client(sandbox, paths.metrics) as client:
         result = await dispatch_bundling(client, config, False, True)
     assert result.run is not None
     g = collect_metrics(paths).github
@@ -99,7 +87,7 @@ async def test_actions_down_counts_a_failed_trigger_and_a_local_fallback(
     paths = Paths(sandbox.work)
     paths.ensure_state()
     config = sandbox_config(sandbox)
-    async with sandbox_client(sandbox, paths) as client:
+    async with sandbox_client(sandbox, paths.metrics) as client:
         outcome = await trigger_bundle(
             client,
             sandbox.work,
