@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,9 @@ async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
                 break
         app.grid.panes()[0].focus()
         await pilot.pause()
+        logs = [view.process.log_path for view in app.snapshot.agents] if app.snapshot else []
+        flood_start = [flood_progress(path) for path in logs]
+        print(f"measuring for {seconds:g} s (pid {os.getpid()})", file=sys.stderr, flush=True)
         cpu_start = me.cpu_times()
         wall_start = time.monotonic()
         next_sample = wall_start
@@ -107,15 +111,8 @@ async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
         visible = sum(1 for pane in app.grid.panes() if pane.is_on_screen)
         cpu_end = me.cpu_times()
         shown = sum(pane.log_widget.line_count for pane in app.grid.panes())
-        written = 0
-        for view in app.snapshot.agents if app.snapshot else ():
-            try:
-                with open(view.process.log_path, "rb") as handle:
-                    written += sum(
-                        chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")
-                    )
-            except OSError:
-                pass
+        # What each stand-in wrote while we measured (its lines are numbered).
+        written = sum(flood_progress(path) for path in logs) - sum(flood_start)
         await engine.terminate_all()
         await pilot.press("q")
     cpu = (cpu_end.user - cpu_start.user + cpu_end.system - cpu_start.system) / wall
@@ -123,6 +120,7 @@ async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
         "agents": agents,
         "flood_seconds": round(wall, 1),
         "lines_written": written,
+        "lines_per_agent_per_s": round(written / agents / wall) if agents else 0,
         "lines_in_panes": shown,
         "panes_visible": visible,
         "compact_list": compact,
@@ -136,6 +134,18 @@ async def flood(work: Path, agents: int, seconds: float) -> dict[str, Any]:
         "rss_mb_last": round(rss[-1][1] / 2**20, 1) if rss else None,
         "rss_mb_series": [round(r / 2**20, 1) for _, r in rss],
     }
+
+
+def flood_progress(log_path: Path) -> int:
+    """The number of the last flood line in an agent's log (0 before its flood)."""
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - 64 * 1024))
+            tail = handle.read()
+    except OSError:
+        return 0
+    numbers = re.findall(rb"flood line (\d+) of", tail)
+    return int(numbers[-1]) if numbers else 0
 
 
 def once_timings(work: Path, runs: int = 5) -> list[float]:

@@ -683,6 +683,145 @@ def test_last_stderr_line_gives_the_refusal(tmp_path: Path) -> None:
     assert last_stderr_line(tmp_path / "none") is None
 
 
+# ---------------------------------------------------------------- skimming a flood
+
+
+def compact(obj: object) -> bytes:
+    """A line the way Claude Code writes it: compact JSON."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def words(message_id: str, text: str, *, parent: str | None = None, spaced: bool = False) -> bytes:
+    obj = {
+        "type": "assistant",
+        "message": {
+            "model": "claude-opus-4-5",
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "text", "text": text}],
+            "usage": {"input_tokens": 10, "output_tokens": len(text)},
+        },
+        "parent_tool_use_id": parent,
+        "session_id": SESSION,
+    }
+    return line(obj) if spaced else compact(obj)
+
+
+def flood_around(recording: bytes) -> bytes:
+    """A recording with thousands of lines of plain words before, inside and after it."""
+    out: list[bytes] = []
+    n = 0
+
+    def burst(message: str, count: int, *, spaced: bool = False) -> None:
+        nonlocal n
+        for _ in range(count):
+            n += 1
+            out.append(words(message, f'line {n}: quoted "tool_use" and "error"', spaced=spaced))
+
+    burst("msg_flood_a", 700)
+    for index, raw in enumerate(recording.splitlines(keepends=True)):
+        out.append(raw if raw.endswith(b"\n") else raw + b"\n")
+        if index % 3 == 0:
+            burst(f"msg_flood_{index}", 300, spaced=index % 2 == 0)
+            out.append(words("msg_sub", "a sub-agent speaks", parent="toolu_x"))
+    burst("msg_flood_z", 500)
+    return b"".join(out)
+
+
+def summary_of(activity: AgentActivity) -> dict[str, object]:
+    return {
+        "last_text": activity.last_text,
+        "current_tool": activity.current_tool,
+        "result": activity.result,
+        "session_id": activity.session_id,
+        "tokens": (activity.input_tokens, activity.output_tokens, activity.api_messages),
+        "last_error": activity.last_error,
+        "api_retries": activity.api_retries,
+        "permission_denials": activity.permission_denials,
+        "model": activity.model,
+    }
+
+
+@pytest.mark.parametrize("recording", RECORDINGS, ids=lambda p: p.stem)
+def test_skimming_a_flood_adds_up_to_the_same_activity_as_parsing_it_all(
+    recording: Path,
+) -> None:
+    data = flood_around(recording.read_bytes())
+    full = StreamParser()
+    everything = full.feed(data) + full.finish()
+    skimmer = StreamParser()
+    rng = random.Random(recording.name)
+    skimmed: list[StreamEvent] = []
+    at = 0
+    while at < len(data):
+        size = rng.choice((1, 37, 4096, 150_000, 400_000))
+        skimmed += skimmer.skim(data[at : at + size], keep_last=20)
+        at += size
+    skimmed += skimmer.finish()
+    assert summary_of(activity_of(skimmed)) == summary_of(activity_of(everything))
+    assert skimmer.lines == full.lines
+    # Most of the flood was counted, not parsed; everything that is not plain words was.
+    assert skimmer.skimmed > len(everything) // 2
+    assert [e for e in skimmed if e.kind is not EventKind.TEXT] == [
+        e for e in everything if e.kind is not EventKind.TEXT
+    ]
+
+
+def test_skim_parses_the_last_lines_asked_for_and_every_line_of_a_small_chunk() -> None:
+    data = b"".join(words("msg_1", f"line {n}") for n in range(1000))
+    parser = StreamParser()
+    events = parser.skim(data, keep_last=5)
+    assert [e.summary for e in events] == [f"line {n}" for n in range(995, 1000)]
+    assert parser.skimmed == 995
+    small = b"".join(words("msg_1", f"line {n}") for n in range(100))
+    assert len(StreamParser().skim(small)) == 100
+
+
+def test_skim_never_skips_lines_that_only_look_like_words() -> None:
+    unusual = [
+        # Words of a sub-agent, an API error, a thinking block beside the text, no message id.
+        words("msg_2", "sub-agent words", parent="toolu_1"),
+        compact(
+            {
+                "type": "assistant",
+                "message": {"id": "msg_3", "content": [{"type": "text", "text": "Not logged in"}]},
+                "parent_tool_use_id": None,
+                "error": "authentication_failed",
+            }
+        ),
+        compact(
+            {
+                "type": "assistant",
+                "message": {
+                    "id": "msg_4",
+                    "content": [
+                        {"type": "text", "text": "let me think"},
+                        {"type": "thinking", "thinking": "hmm"},
+                    ],
+                },
+                "parent_tool_use_id": None,
+            }
+        ),
+        compact(
+            {
+                "type": "assistant",
+                "message": {"content": [{"type": "text", "text": "no id"}]},
+                "parent_tool_use_id": None,
+            }
+        ),
+    ]
+    filler = b"".join(words("msg_1", f"line {n}") for n in range(400))
+    data = filler + b"".join(unusual) + filler
+    parser = StreamParser()
+    summaries = [e.summary for e in parser.skim(data)]
+    assert "sub-agent words" in summaries
+    assert "error: Not logged in" in summaries
+    assert "let me think" in summaries and "thinking: hmm" in summaries
+    assert "no id" in summaries
+    assert parser.skimmed == 799
+
+
 # ---------------------------------------------------------------- the final status
 
 OK = AgentResult(is_error=False, subtype="success", num_turns=2)

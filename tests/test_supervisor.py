@@ -345,6 +345,39 @@ async def test_a_follower_far_behind_a_flood_jumps_to_the_latest_lines(
     assert manager.tail(process.process_id, 1) == ["line 29999"]
 
 
+async def test_a_burst_of_words_is_skimmed_and_says_how_many_lines_it_did_not_show(
+    manager: AgentProcessManager,
+) -> None:
+    process = await manager.spawn_agent("agent001", standin_issue(13, "hang"))
+    queue = manager.subscribe()
+    # Under the jump-ahead size, but far more lines than a tail shows: one streamed answer.
+    burst = "".join(
+        json.dumps(
+            {
+                "type": "assistant",
+                "message": {"id": "msg_burst", "content": [{"type": "text", "text": f"w {i}"}]},
+                "parent_tool_use_id": None,
+            }
+        )
+        + "\n"
+        for i in range(1500)
+    )
+    with process.log_path.open("a") as log:
+        log.write(burst)
+    lines: list[str] = []
+    deadline = asyncio.get_running_loop().time() + 30
+    while "w 1499" not in lines:
+        assert asyncio.get_running_loop().time() < deadline, lines[-5:]
+        with contextlib.suppress(TimeoutError):
+            event = await asyncio.wait_for(queue.get(), 1)
+            lines.extend(event.lines)
+    notes = [line for line in lines if "lines not shown to keep up" in line]
+    assert notes and str(process.log_path) in notes[0]
+    assert "w 10" not in lines
+    status = await manager.monitor_agent(process.process_id)
+    assert status.last_text == "w 1499"
+
+
 async def test_monitor_reports_status_activity_and_resources_of_the_tree(
     agent_paths: Paths,
 ) -> None:

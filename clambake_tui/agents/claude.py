@@ -7,9 +7,11 @@ import json
 import re
 import signal
 import uuid
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +260,49 @@ def _first_line(text: str, limit: int = SUMMARY_CHARS) -> str:
     return ""
 
 
+# Below this many lines in one read, `skim` parses every line.
+SKIM_MIN_LINES = 256
+_ASSISTANT_PREFIXES = (b'{"type":"assistant","message":{', b'{"type": "assistant", "message": {')
+_MAIN_AGENT = (b'"parent_tool_use_id":null', b'"parent_tool_use_id": null')
+_TEXT_BLOCK = (b'{"type":"text","text":', b'{"type": "text", "text": ')
+# Quoted like this these are JSON keys or values, never text inside a string (where a quote is
+# escaped): a line holding any of them is parsed in full.
+_NOT_PLAIN = (
+    b'"tool_use"',
+    b'"server_tool_use"',
+    b'"mcp_tool_use"',
+    b'"tool_result"',
+    b'"thinking"',
+    b'"redacted_thinking"',
+    b'"error"',
+)
+_MESSAGE_ID = re.compile(rb'"id": ?"([^"\\]{1,200})"')
+
+
+def _find_all(data: bytes, marker: bytes) -> Iterator[int]:
+    at = data.find(marker)
+    while at >= 0:
+        yield at
+        at = data.find(marker, at + 1)
+
+
+def _plain_text_message(line: bytes) -> bytes | None:
+    """The API message id of a line of the main agent's plain text, else None.
+
+    Judged from the bytes alone (no JSON parsing): only lines known to add nothing but words
+    and repeated usage qualify; anything else, or any doubt, is None. (The caller has already
+    ruled out lines holding one of `_NOT_PLAIN`.)
+    """
+    if not line.startswith(_ASSISTANT_PREFIXES):
+        return None
+    if not (_MAIN_AGENT[0] in line or _MAIN_AGENT[1] in line):
+        return None
+    if not (_TEXT_BLOCK[0] in line or _TEXT_BLOCK[1] in line):
+        return None
+    found = _MESSAGE_ID.search(line)
+    return found.group(1) if found else None
+
+
 def _str(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
     return value if isinstance(value, str) else None
@@ -363,6 +408,8 @@ class StreamParser:
         # to a failed result that carries no message of its own.
         self._api_error_text: str | None = None
         self.lines = 0
+        # Lines `skim` counted without parsing.
+        self.skimmed = 0
 
     @property
     def buffered(self) -> int:
@@ -398,6 +445,53 @@ class StreamParser:
                 events.append(self._too_long())
             start = newline + 1
         return events
+
+    def skim(self, chunk: bytes, *, keep_last: int = 0) -> list[StreamEvent]:
+        """Like `feed`, for a flood: many lines of plain assistant text are not all parsed.
+
+        A line of plain assistant text (the agent's own words, one API message streamed as
+        many lines) is parsed only when it is the last line of its message in `chunk` or among
+        its last `keep_last` lines; every other line (tools, results, errors, system events,
+        anything unusual) is parsed in full. What the events add up to in `AgentActivity`
+        (last words, running tool, token usage per message, the result) is the same as with
+        `feed`; the skipped lines are counted in `skimmed` and only their own text is not
+        rendered. Small chunks are simply fed.
+        """
+        data = bytes(chunk)
+        events: list[StreamEvent] = []
+        if self._buffer or self._skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return self.feed(data)
+            events += self.feed(data[: newline + 1])
+            data = data[newline + 1 :]
+        end = data.rfind(b"\n")
+        if end < 0 or data.count(b"\n", 0, end) < SKIM_MIN_LINES:
+            return events + self.feed(data)
+        lines = data[:end].split(b"\n")
+        cutoff = len(lines) - keep_last
+        message_of: dict[int, bytes] = {}
+        last_line: dict[bytes, int] = {}
+        # Lines holding a marker of anything but words, found in one pass over the chunk.
+        starts = [0, *accumulate(len(line) + 1 for line in lines)]
+        unusual = {
+            bisect_right(starts, at) - 1 for marker in _NOT_PLAIN for at in _find_all(data, marker)
+        }
+        for index, line in enumerate(lines):
+            message_id = None if index in unusual else _plain_text_message(line)
+            if message_id is not None:
+                message_of[index] = message_id
+                last_line[message_id] = index
+        for index, line in enumerate(lines):
+            message_id = message_of.get(index)
+            if message_id is not None and index < cutoff and last_line[message_id] != index:
+                self.lines += 1
+                self.skimmed += 1
+            elif len(line) > self._max:
+                events += self.feed(line + b"\n")
+            else:
+                events += self._line(line)
+        return events + self.feed(data[end + 1 :])
 
     def finish(self) -> list[StreamEvent]:
         """Events of a last line that ended without a newline (the stream is over)."""

@@ -100,8 +100,12 @@ class AgentEvent:
 
 
 # Further behind than this in an agent's log, the follower jumps to its last _TAIL_WINDOW bytes.
-_SKIP_BEHIND = 1 << 20
-_TAIL_WINDOW = 256 << 10
+# (The dashboard shares its process, and its key presses, with this follower: it parses no
+# more than a tail shows.)
+_SKIP_BEHIND = 256 << 10
+_TAIL_WINDOW = 64 << 10
+# Of one read that holds a flood, the last this many lines are rendered.
+_RENDER_LAST = 40
 
 
 @dataclass
@@ -687,7 +691,13 @@ class AgentProcessManager:
         else:
             data = _read_range(follow.log_path, follow.offset, size - follow.offset)
         follow.offset += len(data)
-        events = follow.parser.feed(data)
+        # In a flood only the latest lines are rendered; the words before them are skimmed
+        # (their activity still counts).
+        skimmed = follow.parser.skimmed
+        events = follow.parser.skim(data, keep_last=_RENDER_LAST)
+        skimmed = follow.parser.skimmed - skimmed
+        if skimmed and skip_note is None:
+            skip_note = f"… {skimmed:,} lines not shown to keep up (all of them: {follow.log_path})"
         if not record.is_active:
             events += follow.parser.finish()
         if not events and skip_note is None:

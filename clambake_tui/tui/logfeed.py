@@ -28,6 +28,10 @@ MAX_LINE_CHARS = 400
 # is skipped to its end: nobody reads thousands of lines a second, and parsing them all would
 # cost the dashboard a core. The pane says how much it skipped.
 MAX_READ_BYTES = 64 * 1024
+# Of what one poll read, only this many last lines are parsed and shown: a pane shows a few
+# dozen rows and is repainted four times a second, so a flood's earlier lines would only cost
+# CPU (and the key presses of the operator, who shares the process) without being seen.
+MAX_READ_LINES = 20
 
 
 def cut(line: str, limit: int = MAX_LINE_CHARS) -> str:
@@ -78,11 +82,13 @@ class LogFeed:
         renderer: RendererFactory = ReadableStream,
         buffer_lines: int = 2000,
         max_read_bytes: int = MAX_READ_BYTES,
+        max_read_lines: int = MAX_READ_LINES,
         interval: float = 0.1,
     ) -> None:
         self._renderer = renderer
         self._buffer_lines = buffer_lines
         self._max_read = max_read_bytes
+        self._max_lines = max_read_lines
         self._interval = interval
         self._tails: dict[str, _Tail] = {}
         self._lock = threading.Lock()
@@ -171,6 +177,12 @@ class LogFeed:
             newline = data.find(b"\n")
             data = data[newline + 1 :] if newline >= 0 else b""
             tail.dropped = max(0, tail.dropped)
+        start = _start_of_last_lines(data, self._max_lines)
+        if start:
+            # Cut at a line start: whatever the renderer held of an earlier line goes too.
+            skipped += start
+            data = data[start:]
+            tail.render = self._renderer()
         if skipped:
             new.append(f"… {_size(skipped)} of output skipped (too fast to show) …")
         new.extend(cut(line) for line in tail.render(data))
@@ -180,6 +192,16 @@ class LogFeed:
         tail.lines.extend(new)
         tail.total += len(new)
         return len(new)
+
+
+def _start_of_last_lines(data: bytes, count: int) -> int:
+    """Where the last `count` complete lines of `data` (and its unfinished end) begin."""
+    at = data.rfind(b"\n")
+    for _ in range(count):
+        if at < 0:
+            return 0
+        at = data.rfind(b"\n", 0, at)
+    return at + 1 if at >= 0 else 0
 
 
 def _size(count: int) -> str:
