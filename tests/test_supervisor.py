@@ -318,6 +318,7 @@ async def test_a_follower_far_behind_a_flood_jumps_to_the_latest_lines(
 ) -> None:
     process = await manager.spawn_agent("agent001", standin_issue(12, "hang"))
     queue = manager.subscribe()
+    manager.tail(process.process_id)  # following from here on
     # Three megabytes of output land at once, more than the follower parses before showing any.
     burst = "".join(
         json.dumps(
@@ -350,6 +351,7 @@ async def test_a_burst_of_words_is_skimmed_and_says_how_many_lines_it_did_not_sh
 ) -> None:
     process = await manager.spawn_agent("agent001", standin_issue(13, "hang"))
     queue = manager.subscribe()
+    manager.tail(process.process_id)  # following from here on
     # Under the jump-ahead size, but far more lines than a tail shows: one streamed answer.
     burst = "".join(
         json.dumps(

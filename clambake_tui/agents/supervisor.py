@@ -552,7 +552,8 @@ class AgentProcessManager:
             try:
                 self._refresh()
                 now = time.monotonic()
-                if now >= self._next_tail:
+                # Logs are followed for subscribers; `tail` and `monitor_agent` read on demand.
+                if self._subscribers and now >= self._next_tail:
                     self._next_tail = now + self.tail_s
                     self._tail_logs()
             except ClambakeError as exc:
@@ -791,8 +792,7 @@ class AgentProcessManager:
         """The last `n` readable log lines of a run (rendered stream-json events)."""
         record = self.record(process_id)
         follow = self._follow_state(record)
-        if self._task is None or follow.offset == 0 or not record.is_active:
-            self._tail_one(record)
+        self._tail_one(record)
         lines = list(follow.lines)
         return lines[-n:] if n > 0 else []
 
