@@ -32,6 +32,8 @@ from clambake_tui.model import (
     priority_rank,
     utcnow,
 )
+from clambake_tui.progress import Progress, format_bytes
+from clambake_tui.progress import report as report_progress
 from clambake_tui.redact import redact
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ __all__ = [
     "AgentView",
     "Snapshot",
     "BundleOutcome",
+    "Progress",
     "EngineLike",
     "Engine",
     "ready_order",
@@ -241,7 +244,12 @@ class BundleOutcome:
 
 
 class EngineLike(Protocol):
-    """What the dashboard needs from an engine (the real one, or fixed data in tests)."""
+    """What the dashboard needs from an engine (the real one, or fixed data in tests).
+
+    The long steps take an optional `progress(label, done, total)` (see clambake_tui.progress).
+    It may be called from another thread (the supervisor's, with `supervisor_thread`): a
+    reporter that reaches widgets must hand each update over to the screen's own thread.
+    """
 
     config: Config
 
@@ -251,13 +259,17 @@ class EngineLike(Protocol):
 
     async def next_agent_id(self) -> str: ...
 
-    async def spawn(self, agent_id: str, issue_number: int) -> AgentProcess: ...
+    async def spawn(
+        self, agent_id: str, issue_number: int, *, progress: Progress | None = None
+    ) -> AgentProcess: ...
 
-    async def terminate(self, process_id: str) -> None: ...
+    async def terminate(self, process_id: str, *, progress: Progress | None = None) -> None: ...
 
-    async def trigger_bundle(self, *, force: bool = True) -> BundleOutcome: ...
+    async def trigger_bundle(
+        self, *, force: bool = True, progress: Progress | None = None
+    ) -> BundleOutcome: ...
 
-    async def run_logs(self, run_id: int) -> RunLogs: ...
+    async def run_logs(self, run_id: int, *, progress: Progress | None = None) -> RunLogs: ...
 
     async def metrics(self) -> MetricsView: ...
 
@@ -285,15 +297,6 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
-
-
-def format_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"  # pragma: no cover - the loop always returns
 
 
 def ready_order(issues: Sequence[Issue]) -> list[Issue]:
@@ -668,14 +671,41 @@ class Engine:
 
         return await self._supervise(pick)
 
-    async def spawn(self, agent_id: str, issue_number: int) -> AgentProcess:
+    async def spawn(
+        self, agent_id: str, issue_number: int, *, progress: Progress | None = None
+    ) -> AgentProcess:
+        """Start `agent_id` on the issue. `progress` hears two stages: checking the issue,
+        then claiming it, creating the worktree and starting the watcher."""
+
         async def spawn(manager: AgentProcessManager) -> AgentProcess:
-            return await manager.spawn_agent(agent_id, issue_number)
+            from clambake_tui.agents.supervisor import validate_agent_id
+
+            validate_agent_id(agent_id)
+            issue: int | Issue = issue_number
+            if manager.config.agents.enabled:
+                # Fetched here rather than in spawn_agent, so the stage can be told apart.
+                report_progress(progress, f"checking issue #{issue_number}", 0, 2)
+                issue = await manager.issues.get_issue(issue_number)
+            report_progress(
+                progress,
+                f"claiming #{issue_number}, creating the worktree, starting {agent_id}",
+                1,
+                2,
+            )
+            return await manager.spawn_agent(agent_id, issue)
 
         return await self._supervise(spawn)
 
-    async def terminate(self, process_id: str) -> None:
+    async def terminate(self, process_id: str, *, progress: Progress | None = None) -> None:
+        """Stop an agent's process tree; `progress` hears one stage of unknown length."""
+
         async def terminate(manager: AgentProcessManager) -> None:
+            grace = manager.config.agents.terminate_grace_seconds
+            try:
+                who = manager.get(process_id).agent_id
+            except ClambakeError:
+                who = process_id  # terminate_agent says what is wrong with it
+            report_progress(progress, f"stopping {who}: SIGTERM, then SIGKILL after {grace:g} s")
             await manager.terminate_agent(process_id)
 
         await self._supervise(terminate)
@@ -686,10 +716,13 @@ class Engine:
 
         return await self._supervise(terminate_all)
 
-    async def trigger_bundle(self, *, force: bool = True) -> BundleOutcome:
+    async def trigger_bundle(
+        self, *, force: bool = True, progress: Progress | None = None
+    ) -> BundleOutcome:
         """Bundle now, as the operator asked: on Actions when it can run there (and manual
         triggers are allowed), else locally; bundling decides. `force`: a train sent by hand
-        leaves whatever the schedule says (`b` means now, not at the next departure)."""
+        leaves whatever the schedule says (`b` means now, not at the next departure).
+        `progress` hears bundling's stages (dispatch and wait, or fetch, merge, push, PR)."""
         from clambake_tui.bundling.trigger import BundlePath, trigger_bundle
 
         outcome = await trigger_bundle(
@@ -700,6 +733,7 @@ class Engine:
             manual=True,
             lock_dir=self.paths.locks,
             metrics_file=self.paths.metrics,
+            progress=progress,
         )
         # A fresh run should show up at once, not at the next scheduled refresh.
         self._gh.fetched_at = 0.0
@@ -714,8 +748,9 @@ class Engine:
             message = "; ".join(outcome.lines())
         return BundleOutcome(message=message, ok=True, run=run)
 
-    async def run_logs(self, run_id: int) -> RunLogs:
-        return await self._require_github().run_logs(run_id)
+    async def run_logs(self, run_id: int, *, progress: Progress | None = None) -> RunLogs:
+        """One run's logs; `progress` hears its stages and the zip's bytes as they arrive."""
+        return await self._require_github().run_logs(run_id, progress=progress)
 
     async def metrics(self) -> MetricsView:
         """The numbers of `clambake metrics` (last 24 h), read off the event loop."""

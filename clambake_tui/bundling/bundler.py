@@ -34,6 +34,8 @@ from clambake_tui.bundling.schedule import ScheduleStatus, TrainSchedule, now_ut
 from clambake_tui.errors import ClambakeError, GitHubError
 from clambake_tui.logs import get_logger
 from clambake_tui.model import PullRequest
+from clambake_tui.progress import Progress
+from clambake_tui.progress import report as report_progress
 
 if TYPE_CHECKING:
     from clambake_tui.config import Config
@@ -244,15 +246,27 @@ def _merge_message(entry: QueuedIssue, train: datetime) -> str:
     return f"Merge {entry.branch.name} (#{entry.number}) into the {train_label(train)}"
 
 
+def _merging(progress: Progress | None, index: int, entries: tuple[QueuedIssue, ...]) -> None:
+    # One unit per merge and one for publishing what they made (see `Bundler.run`).
+    count = len(entries)
+    name = entries[index].branch.name
+    report_progress(progress, f"merging {index + 1} of {count}: {name}", index, count + 1)
+
+
 async def _merge_in_memory(
-    repo: Path, base_ref: str, entries: tuple[QueuedIssue, ...], train: datetime
+    repo: Path,
+    base_ref: str,
+    entries: tuple[QueuedIssue, ...],
+    train: datetime,
+    progress: Progress | None = None,
 ) -> tuple[list[QueuedIssue], list[QueuedIssue], str | None]:
     head = await git.rev_parse(repo, base_ref)
     if head is None:
         raise git.GitError(f"{base_ref} is missing in {repo}; fetch the base branch first")
     merged: list[QueuedIssue] = []
     conflicts: list[QueuedIssue] = []
-    for entry in entries:
+    for index, entry in enumerate(entries):
+        _merging(progress, index, entries)
         ref = f"refs/remotes/origin/{entry.branch.name}"
         result = await git.merge_in_memory(repo, head, ref, _merge_message(entry, train))
         if result is None:
@@ -264,12 +278,17 @@ async def _merge_in_memory(
 
 
 async def _merge_in_worktree(
-    repo: Path, base_ref: str, entries: tuple[QueuedIssue, ...], train: datetime
+    repo: Path,
+    base_ref: str,
+    entries: tuple[QueuedIssue, ...],
+    train: datetime,
+    progress: Progress | None = None,
 ) -> tuple[list[QueuedIssue], list[QueuedIssue], str | None]:
     merged: list[QueuedIssue] = []
     conflicts: list[QueuedIssue] = []
     async with git.scratch_worktree(repo, base_ref) as work:
-        for entry in entries:
+        for index, entry in enumerate(entries):
+            _merging(progress, index, entries)
             ref = f"refs/remotes/origin/{entry.branch.name}"
             if await git.merge(work, ref, _merge_message(entry, train)):
                 merged.append(entry)
@@ -286,6 +305,7 @@ async def plan_merges(
     heads: dict[str, str],
     *,
     in_memory: bool = True,
+    progress: Progress | None = None,
 ) -> BundlePlan:
     """Merge each queued branch in turn onto the base (real git merges, nothing pushed).
 
@@ -293,15 +313,19 @@ async def plan_merges(
     git, or `in_memory=False`, in a scratch worktree that is removed afterwards. The result says
     which branches merged, which conflicted, and the PRs to open. An existing bundle branch on
     the remote holding exactly the same issues (a run interrupted before its PR) is reused
-    instead of a new one.
+    instead of a new one. `progress` hears "merging i of n: branch" before each merge.
     """
     base_ref = f"refs/remotes/origin/{queue.base}"
     try:
         if not in_memory:
             raise git.MergeTreeUnsupported("worktree merges asked for")
-        merged, conflicts, head = await _merge_in_memory(repo, base_ref, queue.entries, train)
+        merged, conflicts, head = await _merge_in_memory(
+            repo, base_ref, queue.entries, train, progress
+        )
     except git.MergeTreeUnsupported:
-        merged, conflicts, head = await _merge_in_worktree(repo, base_ref, queue.entries, train)
+        merged, conflicts, head = await _merge_in_worktree(
+            repo, base_ref, queue.entries, train, progress
+        )
     bundle_sha = head if len(merged) > 1 else None
     prs: list[PlannedPR] = []
     if len(merged) > 1:
@@ -420,15 +444,27 @@ class Bundler:
         return True, f"{len(queue.entries)} queued ({status.describe()})"
 
     async def run(
-        self, *, force: bool = False, dry_run: bool = False, path: str = "local"
+        self,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        path: str = "local",
+        progress: Progress | None = None,
     ) -> BundleReport:
+        """Bundle the queue into PRs. `progress` hears each stage: waiting for another
+        bundler's lock, fetching the queue, "merging i of n: branch" (i-1 of n+1 done), then
+        pushing and opening each PR (n of n+1 done)."""
         started = time.monotonic()
         try:
             if dry_run:
-                report = await self._run_locked(force=force, dry_run=True, started=started)
+                report = await self._run_locked(
+                    force=force, dry_run=True, started=started, progress=progress
+                )
             else:
-                async with self._lock():
-                    report = await self._run_locked(force=force, dry_run=False, started=started)
+                async with self._lock(progress):
+                    report = await self._run_locked(
+                        force=force, dry_run=False, started=started, progress=progress
+                    )
         except ClambakeError as exc:
             metrics.record(
                 self.metrics_file,
@@ -453,17 +489,22 @@ class Bundler:
         )
         return report
 
-    def _lock(self) -> _RepoLock:
+    def _lock(self, progress: Progress | None = None) -> _RepoLock:
         folder = self.lock_dir or (self.repo / ".clambake" / "locks")
         return _RepoLock(
-            folder / f"bundle-{self.client.owner}-{self.client.repo}.lock", self.lock_wait_seconds
+            folder / f"bundle-{self.client.owner}-{self.client.repo}.lock",
+            self.lock_wait_seconds,
+            progress,
         )
 
-    async def _run_locked(self, *, force: bool, dry_run: bool, started: float) -> BundleReport:
+    async def _run_locked(
+        self, *, force: bool, dry_run: bool, started: float, progress: Progress | None = None
+    ) -> BundleReport:
         now = self.clock()
         status = self.schedule.status(now)
         if not force and not status.in_window:
             return BundleReport(BundleOutcome.OUTSIDE_WINDOW, status, force)
+        report_progress(progress, "fetching the queue: route:review issues and agent branches")
         base = await self.base_branch()
         queue, pulls, heads = await gather_queue(self.client, self.repo, base)
         # Off-schedule (forced) trains are named for the minute they leave.
@@ -471,7 +512,7 @@ class Bundler:
         if not queue:
             empty = BundlePlan(train, base, queue, (), (), ())
             return BundleReport(BundleOutcome.NOTHING_QUEUED, status, force, plan=empty)
-        plan = await plan_merges(self.repo, queue, train, heads)
+        plan = await plan_merges(self.repo, queue, train, heads, progress=progress)
         if dry_run:
             return BundleReport(BundleOutcome.DRY_RUN, status, force, plan=plan)
         created: list[PullRequest] = []
@@ -480,8 +521,16 @@ class Bundler:
         # Conflict PRs first: a run that dies after them but before the bundle PR leaves the
         # bundle's issues queued for the next run, which then rebuilds the same bundle.
         ordered = sorted(plan.prs, key=lambda p: p.kind is not PRKind.CONFLICT)
-        for planned in ordered:
-            pr, is_new = await self._open(planned, base, open_by_head, heads)
+        merges = len(queue.entries)
+        for number, planned in enumerate(ordered, start=1):
+            which = f"PR {number} of {len(ordered)}" if len(ordered) > 1 else "the PR"
+
+            def stage(doing: str) -> None:
+                report_progress(progress, doing, merges, merges + 1)
+
+            pr, is_new = await self._open(
+                planned, base, open_by_head, heads, stage=stage, which=which
+            )
             (created if is_new else reused).append(pr)
             if is_new:
                 metrics.record(
@@ -508,13 +557,20 @@ class Bundler:
         base: str,
         open_by_head: dict[str, PullRequest],
         heads: dict[str, str],
+        *,
+        stage: Callable[[str], None] | None = None,
+        which: str = "the PR",
     ) -> tuple[PullRequest, bool]:
         if planned.push_sha is not None and heads.get(planned.head) != planned.push_sha:
+            if stage is not None:
+                stage(f"pushing {planned.head}")
             # The name holds the issue set; a branch of that name from a failed run is ours.
             await git.push(self.repo, planned.push_sha, planned.head, force=True)
         existing = open_by_head.get(planned.head)
         if existing is not None:
             return existing, False
+        if stage is not None:
+            stage(f"opening {which}: {planned.head}")
         try:
             pr = await self.client.create_pull(
                 title=planned.title,
@@ -541,9 +597,10 @@ class Bundler:
 class _RepoLock:
     """One bundler per repository on this machine (Actions runs are serialised by `concurrency:`)."""
 
-    def __init__(self, path: Path, wait_seconds: float) -> None:
+    def __init__(self, path: Path, wait_seconds: float, progress: Progress | None = None) -> None:
         self.path = path
         self.wait_seconds = wait_seconds
+        self.progress = progress
         self._lock = FileLock(str(path), thread_local=False)
 
     async def __aenter__(self) -> None:
@@ -555,6 +612,8 @@ class _RepoLock:
                 self._lock.acquire(timeout=0)
                 return
             except Timeout:
+                if delay == 0.05:
+                    report_progress(self.progress, "waiting for another bundler to finish")
                 if time.monotonic() >= deadline:
                     raise BundleLockedError(
                         f"another bundler has held {self.path} for {self.wait_seconds:.0f} s; "

@@ -18,6 +18,8 @@ from clambake_tui.bundling.bundler import Bundler, BundleReport
 from clambake_tui.errors import ClambakeError, GitHubError
 from clambake_tui.github.errors import ActionsDisabledError
 from clambake_tui.logs import get_logger
+from clambake_tui.progress import Progress
+from clambake_tui.progress import report as report_progress
 
 if TYPE_CHECKING:
     from clambake_tui.config import Config
@@ -73,12 +75,20 @@ def dispatch_inputs(force: bool, dry_run: bool) -> dict[str, str | bool]:
 
 
 async def dispatch_bundling(
-    client: GitHubClient, config: Config, force: bool, dry_run: bool
+    client: GitHubClient,
+    config: Config,
+    force: bool,
+    dry_run: bool,
+    *,
+    progress: Progress | None = None,
 ) -> DispatchResult:
     """Dispatch the bundling workflow on the default branch (it must live there to be dispatched)."""
     ref = config.github.default_branch or await client.default_branch()
     return await client.dispatch_workflow(
-        config.github_actions.bundling_workflow, ref=ref, inputs=dispatch_inputs(force, dry_run)
+        config.github_actions.bundling_workflow,
+        ref=ref,
+        inputs=dispatch_inputs(force, dry_run),
+        progress=progress,
     )
 
 
@@ -91,9 +101,10 @@ async def bundle_locally(
     dry_run: bool,
     lock_dir: Path | None = None,
     metrics_file: Path | None = None,
+    progress: Progress | None = None,
 ) -> BundleReport:
     bundler = Bundler(client, repo, config, lock_dir=lock_dir, metrics_file=metrics_file)
-    return await bundler.run(force=force, dry_run=dry_run, path="local")
+    return await bundler.run(force=force, dry_run=dry_run, path="local", progress=progress)
 
 
 async def trigger_bundle(
@@ -107,11 +118,13 @@ async def trigger_bundle(
     lock_dir: Path | None = None,
     metrics_file: Path | None = None,
     manual: bool = False,
+    progress: Progress | None = None,
 ) -> TriggerOutcome:
     """Bundle on Actions if it can run there, else locally (when allowed); say which and why.
 
     `manual`: an operator asked (dashboard `b`, --trigger-bundle), so the workflow is only
-    dispatched if `github_actions.manual_trigger_enabled` allows it.
+    dispatched if `github_actions.manual_trigger_enabled` allows it. `progress` hears the
+    stages: dispatching and waiting for the run, or the local bundler's own.
     """
     if (
         manual
@@ -124,7 +137,11 @@ async def trigger_bundle(
         )
     elif config.github_actions.enabled:
         try:
-            result = await (dispatch or dispatch_bundling)(client, config, force, dry_run)
+            if dispatch is None:
+                result = await dispatch_bundling(client, config, force, dry_run, progress=progress)
+            else:
+                report_progress(progress, "dispatching the bundling workflow")
+                result = await dispatch(client, config, force, dry_run)
         except (GitHubError, ActionsDisabledError) as exc:
             reason = f"Actions dispatch failed: {exc}"
             log.warning("bundling dispatch failed", extra={"error": str(exc)})
@@ -146,6 +163,7 @@ async def trigger_bundle(
         dry_run=dry_run,
         lock_dir=lock_dir,
         metrics_file=metrics_file,
+        progress=progress,
     )
     return TriggerOutcome(BundlePath.LOCAL, reason, report=report)
 

@@ -41,6 +41,8 @@ from clambake_tui.github.transport import ClientSettings, Reply, Transport, Wait
 from clambake_tui.logs import get_logger
 from clambake_tui.metrics import record
 from clambake_tui.model import Issue, Job, PullRequest, RateLimit, WorkflowRun
+from clambake_tui.progress import Progress, format_bytes
+from clambake_tui.progress import report as report_progress
 from clambake_tui.redact import register_secret
 from clambake_tui.state import Paths
 
@@ -546,18 +548,27 @@ class GitHubClient:
         return [item for item in items if isinstance(item, dict)]
 
     async def dispatch_workflow(
-        self, workflow: str, *, ref: str, inputs: dict[str, str | bool] | None = None
+        self,
+        workflow: str,
+        *,
+        ref: str,
+        inputs: dict[str, str | bool] | None = None,
+        progress: Progress | None = None,
     ) -> DispatchResult:
         """`workflow` is a file name or path (.github/workflows/x.yml) or numeric id.
 
         Only `inputs` are sent (the caller passes the ones the workflow declares). GitHub now
         answers 200 with the run's id when asked (`return_run_details`); older servers answer
         204, and the run is then found by workflow, branch, event and ids seen before.
+        `progress` hears two stages: dispatching, then waiting for the run to show up.
         """
         name = workflow_ref(workflow)
         started = time.monotonic()
         try:
-            result = await self._dispatch(name, ref=ref, inputs=inputs or {}, started=started)
+            report_progress(progress, f"dispatching {name} on {ref}", 0, 2)
+            result = await self._dispatch(
+                name, ref=ref, inputs=inputs or {}, started=started, progress=progress
+            )
         except GitHubError as exc:
             record(
                 self.metrics_path,
@@ -583,7 +594,13 @@ class GitHubClient:
         return result
 
     async def _dispatch(
-        self, name: str, *, ref: str, inputs: dict[str, str | bool], started: float
+        self,
+        name: str,
+        *,
+        ref: str,
+        inputs: dict[str, str | bool],
+        started: float,
+        progress: Progress | None = None,
     ) -> DispatchResult:
         # The runs that exist before we dispatch: any other id afterwards is a new run.
         known = {
@@ -628,6 +645,7 @@ class GitHubClient:
                 f"GitHub Actions did not take the dispatch of {name} on {ref}: {exc}",
                 status=exc.status,
             ) from None
+        report_progress(progress, f"waiting for the run of {name} to show up", 1, 2)
         data = reply.json() if reply.status == 200 else None
         run_id = data.get("workflow_run_id") if isinstance(data, dict) else None
         deadline = self.settings.dispatch_visible_timeout
@@ -717,7 +735,15 @@ class GitHubClient:
         )
         return [parse_job(item) for item in items]
 
-    async def _follow(self, path: str, *, route: str, what: str, hints: dict[int, str]) -> bytes:
+    async def _follow(
+        self,
+        path: str,
+        *,
+        route: str,
+        what: str,
+        hints: dict[int, str],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> bytes:
         reply = await self._t.request("GET", path, route=route, what=what, hints=hints)
         if reply.status in _REDIRECTS:
             location = reply.headers.get("location")
@@ -725,11 +751,18 @@ class GitHubClient:
                 raise GitHubError(f"GitHub redirected the download of {what} nowhere; try again")
             # The target may be another host (storage): resolve relative to GitHub's answer.
             target = str(httpx.URL(reply.url).join(location))
-            return await self._t.download(target, route=route + " (download)", what=what)
+            return await self._t.download(
+                target, route=route + " (download)", what=what, progress=progress
+            )
         return reply.content
 
-    async def run_logs(self, run_id: int) -> RunLogs:
-        """Follow the 302 to the zip, unzip, split per job and step (falling back as GitHub does)."""
+    async def run_logs(self, run_id: int, *, progress: Progress | None = None) -> RunLogs:
+        """Follow the 302 to the zip, unzip, split per job and step (falling back as GitHub does).
+
+        `progress` hears three stages (checking the run, downloading, reading its jobs); while
+        the zip downloads, bytes received of its size when the storage says it.
+        """
+        report_progress(progress, f"checking that run {run_id} has finished", 0, 3)
         run = await self.get_run(run_id)
         if not run.is_completed:
             raise GitHubError(
@@ -738,13 +771,31 @@ class GitHubClient:
                 f"{run_id}` follows it)"
             )
         what = f"the logs of run {run_id}"
+        shown = f"the logs of run #{run.run_number}"
+        # Known size: bytes of the zip; unknown: the download is stage 2 of 3.
+        sized = False
+
+        def received(done: int, size: int | None) -> None:
+            nonlocal sized
+            if size:
+                sized = True
+                got = f"{format_bytes(done)} of {format_bytes(size)}"
+                report_progress(progress, f"downloading {shown}: {got}", min(done, size), size)
+            else:
+                got = f"{format_bytes(done)} so far"
+                report_progress(progress, f"downloading {shown}: {got}", 1, 3)
+
+        report_progress(progress, f"downloading {shown}", 1, 3)
         data = await self._follow(
             f"{self._repo}/actions/runs/{run_id}/logs",
             route="/repos/{owner}/{repo}/actions/runs/{run_id}/logs",
             what=what,
             hints={404: "no logs (expired, deleted, or the token lacks actions:read)"},
+            progress=received if progress is not None else None,
         )
         files = read_logs_zip(data, what=f"run {run_id}")
+        reading = f"reading the jobs of run #{run.run_number}"
+        report_progress(progress, reading, *((1, 1) if sized else (2, 3)))
         jobs = await self.list_jobs(run_id)
         by_name = {f.name: f for f in files}
         sections: list[LogSection] = []

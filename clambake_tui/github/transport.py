@@ -576,8 +576,18 @@ class Transport:
 
     # ------------------------------------------------------------------ redirects (logs)
 
-    async def download(self, location: str, *, route: str, what: str) -> bytes:
-        """Fetch a redirect target (a logs zip or text), with the token only on GitHub's own host."""
+    async def download(
+        self,
+        location: str,
+        *,
+        route: str,
+        what: str,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> bytes:
+        """Fetch a redirect target (a logs zip or text), with the token only on GitHub's own host.
+
+        `progress(received, size)` is called as the body arrives (`size` from Content-Length,
+        None when the server does not say)."""
         request = self._http.build_request("GET", location)
         if self._origin(str(request.url)) != self._api_origin:
             # A pre-signed storage URL: the token must not travel to another host.
@@ -585,9 +595,18 @@ class Transport:
         request.headers["Accept"] = "*/*"
         started = time.monotonic()
         try:
-            response = await self._http.send(request, follow_redirects=True)
-            content = await response.aread()
-            await response.aclose()
+            response = await self._http.send(request, follow_redirects=True, stream=True)
+            try:
+                size = _content_length(response)
+                tell = progress if response.status_code == 200 else None
+                chunks: list[bytes] = []
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    if tell is not None:
+                        tell(response.num_bytes_downloaded, size)
+                content = b"".join(chunks)
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             self._note("GET", route, None, False, started, error=type(exc).__name__)
             raise GitHubUnavailableError(
@@ -601,3 +620,9 @@ class Transport:
                 status=response.status_code,
             )
         return content
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    """The body's size on the wire, when the server says it."""
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
