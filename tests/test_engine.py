@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
+
+import pytest
 
 from clambake_tui.config import load_config
 from clambake_tui.engine import (
@@ -17,6 +21,8 @@ from clambake_tui.model import Issue
 from clambake_tui.sandbox.emulator.faults import Fault
 from clambake_tui.sandbox.setup import SandboxLayout
 from clambake_tui.state import Paths
+from tests.fixtures.bundling import TrainRepo
+from tests.test_bundling_bundler import queue_three
 
 # Fail at once instead of waiting out a rate limit or backing off: the tests look at the outcome.
 IMPATIENT = ClientSettings(timeout=5.0, max_attempts=1, max_wait=0.0, backoff_base=0.0)
@@ -114,3 +120,118 @@ def test_next_agent_id_skips_ids_in_use_and_ids_already_used() -> None:
     assert next_free_agent_id([]) == "agent001"
     assert next_free_agent_id(["agent001", "agent003"]) == "agent002"
     assert next_free_agent_id(["agent001"], ["agent001", "agent002"]) == "agent003"
+
+
+# ---------------------------------------------------------------- progress of long steps
+
+
+class Heard:
+    """A progress reporter that keeps what it was told, and on which thread."""
+
+    def __init__(self) -> None:
+        self.stages: list[tuple[str, int | None, int | None]] = []
+        self.threads: set[str] = set()
+
+    def __call__(self, label: str, done: int | None, total: int | None) -> None:
+        self.stages.append((label, done, total))
+        self.threads.add(threading.current_thread().name)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for label, _, _ in self.stages]
+
+
+async def test_spawn_and_terminate_report_their_stages_from_the_supervisor_thread(
+    sandbox: SandboxLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAMBAKE_STANDIN_DELAY", "30")  # still running when terminated
+    paths = Paths(sandbox.work)
+    paths.ensure_state()
+    config = load_config(sandbox.config_path)
+    engine = Engine(paths, config, tail_lines=0, supervisor_thread=True)
+    spawned, stopped = Heard(), Heard()
+    try:
+        number = (await engine.ready_issues())[0].number
+        process = await engine.spawn("agent001", number, progress=spawned)
+        await engine.terminate(process.process_id, progress=stopped)
+    finally:
+        await engine.aclose()
+    assert spawned.stages == [
+        (f"checking issue #{number}", 0, 2),
+        (f"claiming #{number}, creating the worktree, starting agent001", 1, 2),
+    ]
+    grace = config.agents.terminate_grace_seconds
+    assert stopped.stages == [
+        (f"stopping agent001: SIGTERM, then SIGKILL after {grace:g} s", None, None)
+    ]
+    # The supervisor runs on its own loop's thread: a reporter must expect any thread.
+    assert spawned.threads == stopped.threads == {"clambake-supervisor"}
+
+
+async def test_a_dispatched_bundle_reports_the_dispatch_then_the_wait_for_its_run(
+    sandbox: SandboxLayout,
+) -> None:
+    engine = engine_for(sandbox)
+    heard = Heard()
+    try:
+        outcome = await engine.trigger_bundle(progress=heard)
+    finally:
+        await engine.aclose()
+    assert outcome.run is not None
+    assert heard.stages == [
+        ("dispatching clambake-bundling.yml on main", 0, 2),
+        ("waiting for the run of clambake-bundling.yml to show up", 1, 2),
+    ]
+
+
+async def test_a_local_bundle_reports_the_fetch_each_merge_and_each_pr(
+    train_repo: TrainRepo, agent_branch_pusher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAMBAKE_GITHUB_ACTIONS__ENABLED", "false")
+    a, b, c = queue_three(train_repo, agent_branch_pusher)
+    engine = Engine(train_repo.paths, load_config(train_repo.root / "clambake.toml"), follow=False)
+    heard = Heard()
+    try:
+        outcome = await engine.trigger_bundle(progress=heard)
+    finally:
+        await engine.aclose()
+    assert outcome.ok and "bundled locally" in outcome.message
+    bundle = next(w for w in outcome.message.split() if w.startswith("bundle/")).rstrip(";,")
+    assert heard.stages == [
+        ("fetching the queue: route:review issues and agent branches", None, None),
+        (f"merging 1 of 3: agent001/{a}-fix-login", 0, 4),
+        (f"merging 2 of 3: agent002/{b}", 1, 4),
+        (f"merging 3 of 3: agent003/{c}-rewrite-login", 2, 4),
+        (f"opening PR 1 of 2: agent003/{c}-rewrite-login", 3, 4),
+        (f"pushing {bundle}", 3, 4),
+        (f"opening PR 2 of 2: {bundle}", 3, 4),
+    ]
+
+
+async def test_run_logs_report_the_bytes_of_the_zip_as_they_arrive(
+    sandbox: SandboxLayout,
+) -> None:
+    assert sandbox.emulator is not None
+    engine = engine_for(sandbox)
+    heard = Heard()
+    try:
+        outcome = await engine.trigger_bundle()
+        assert outcome.run is not None
+        await asyncio.to_thread(sandbox.emulator.wait_for_run, outcome.run.id, timeout=60)
+        logs = await engine.run_logs(outcome.run.id, progress=heard)
+    finally:
+        await engine.aclose()
+    assert logs.sections
+    number = outcome.run.run_number
+    first, *download, last = heard.stages
+    assert first == (f"checking that run {outcome.run.id} has finished", 0, 3)
+    assert download[0] == (f"downloading the logs of run #{number}", 1, 3)
+    sizes = download[1:]
+    assert sizes, "the zip's bytes were never reported"
+    size = sizes[-1][2]
+    assert size is not None and size > 0
+    assert all(total == size for _, _, total in sizes)
+    received = [done for _, done, _ in sizes]
+    assert received == sorted(received) and received[-1] == size
+    assert sizes[-1][0].startswith(f"downloading the logs of run #{number}: ")
+    assert last == (f"reading the jobs of run #{number}", 1, 1)

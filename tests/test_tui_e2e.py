@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from filelock import FileLock
 from textual.pilot import Pilot
 from textual.widgets import Log
 
@@ -13,6 +14,9 @@ from clambake_tui.sandbox.setup import SandboxLayout
 from clambake_tui.state import Paths
 from clambake_tui.tui.app import ClambakeApp, QuitReport, make_app
 from clambake_tui.tui.screens import ConfirmScreen, RunLogScreen, SpawnScreen
+from clambake_tui.tui.widgets import StatusLine, StepBar
+from tests.fixtures.bundling import TrainRepo
+from tests.test_bundling_bundler import queue_three
 
 SIZE = (160, 48)
 
@@ -27,6 +31,10 @@ async def until(pilot: Pilot[object], check, *, seconds: float = 60.0) -> None:
 
 def states(app: ClambakeApp) -> list[AgentState]:
     return [view.state for view in app.snapshot.agents] if app.snapshot else []
+
+
+def steps(app: ClambakeApp) -> list[tuple[str, int | None, int | None]]:
+    return [(step.label, step.done, step.total) for step in app.query(StepBar)]
 
 
 async def test_spawn_watch_bundle_read_logs_and_quit_on_the_sandbox(
@@ -97,3 +105,34 @@ async def test_terminate_from_the_dashboard_stops_a_running_agent(
         await until(pilot, lambda: states(app) == [AgentState.TERMINATED], seconds=60)
         await pilot.press("q")
     assert app.return_value == QuitReport(running=())
+
+
+async def test_a_local_bundle_shows_its_progress_while_it_waits_and_goes_when_it_ends(
+    train_repo: TrainRepo, agent_branch_pusher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAMBAKE_GITHUB_ACTIONS__ENABLED", "false")
+    queue_three(train_repo, agent_branch_pusher)
+    paths = train_repo.paths
+    paths.ensure_state()
+    engine = Engine(
+        paths, load_config(train_repo.root / "clambake.toml"), tail_lines=0, supervisor_thread=True
+    )
+    # Another bundler holds the repository's lock: `b` waits for it, and says so.
+    other = FileLock(str(paths.locks / "bundle-clambake-sandbox.lock"))
+    other.acquire()
+    app = make_app(engine, blink=False, refresh_seconds=0.3, tick_seconds=0.1)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.snapshot is not None)
+            await pilot.press("b")
+            waiting = ("waiting for another bundler to finish", None, None)
+            await until(pilot, lambda: steps(app) == [waiting])
+            assert app.steps_bar.display
+            other.release()
+            status = app.query_one(StatusLine)
+            await until(pilot, lambda: "bundled locally" in str(status.render()))
+            await until(pilot, lambda: not steps(app) and not app.steps_bar.display)
+            await pilot.press("q")
+    finally:
+        if other.is_locked:
+            other.release()

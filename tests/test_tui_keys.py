@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.pilot import Pilot
-from textual.widgets import Input, Log, Sparkline, Static
+from textual.widgets import Input, Log, ProgressBar, Sparkline, Static
 
 from clambake_tui.errors import GitHubError
 from clambake_tui.tui.app import ClambakeApp, QuitReport, make_app
 from clambake_tui.tui.metrics_screen import MetricsScreen
 from clambake_tui.tui.screens import AgentLogScreen, ConfirmScreen, RunLogScreen, SpawnScreen
-from clambake_tui.tui.widgets import AgentPane, StatusLine
+from clambake_tui.tui.widgets import AgentPane, StatusLine, StepBar
 from tests.fixtures.tui import FixedEngine
 
 SIZE = (140, 40)
@@ -293,3 +295,87 @@ async def test_run_logs_follow_the_run_picked_in_the_table(fixed_engine: FixedEn
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, RunLogScreen))
     assert ("run_logs", 9002) in fixed_engine.calls
+
+
+def steps(app: ClambakeApp) -> list[tuple[str, int | None, int | None]]:
+    return [(step.label, step.done, step.total) for step in app.query(StepBar)]
+
+
+async def test_a_long_step_shows_its_progress_while_it_runs_and_goes_when_it_ends(
+    fixed_engine: FixedEngine,
+) -> None:
+    fixed_engine.holds["bundle"] = hold = asyncio.Event()
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        grid_region = app.grid.region
+        assert not app.steps_bar.display
+        await pilot.press("b")
+        merging = ("merging 2 of 3: agent002/15-add-csv-export", 1, 4)
+        await until(pilot, lambda: steps(app) == [merging])
+        assert app.steps_bar.display
+        bar = app.query_one(StepBar).query_one(ProgressBar)
+        assert (bar.progress, bar.total, bar.percentage) == (1, 4, 0.25)
+        assert app.grid.region == grid_region  # the grid does not move for it
+        hold.set()
+        await until(pilot, lambda: not steps(app) and not app.steps_bar.display)
+        assert "run #4" in str(app.query_one(StatusLine).render())
+        assert app.grid.region == grid_region
+
+
+async def test_steps_of_unknown_length_are_indeterminate(fixed_engine: FixedEngine) -> None:
+    fixed_engine.holds["terminate"] = hold = asyncio.Event()
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        stopping = ("stopping agent001: SIGTERM, then SIGKILL after 10 s", None, None)
+        await until(pilot, lambda: steps(app) == [stopping])
+        step = app.query_one(StepBar)
+        assert step.has_class("indeterminate")
+        assert step.query_one(ProgressBar).total is None
+        hold.set()
+        await until(pilot, lambda: not steps(app))
+
+
+async def test_two_steps_at_once_each_show_and_each_go_when_it_ends(
+    fixed_engine: FixedEngine,
+) -> None:
+    fixed_engine.holds = {"bundle": asyncio.Event(), "run_logs": asyncio.Event()}
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("b")
+        app.runs_pane.table.focus()
+        await pilot.press("l")
+        merging = ("merging 2 of 3: agent002/15-add-csv-export", 1, 4)
+        download = ("downloading the logs of run #3: 48 KB of 128 KB", 49152, 131072)
+        await until(pilot, lambda: steps(app) == [merging, download])
+        fixed_engine.holds["run_logs"].set()
+        await until(pilot, lambda: isinstance(app.screen, RunLogScreen))
+        await until(pilot, lambda: steps(app) == [merging])
+        await pilot.press("escape")
+        fixed_engine.holds["bundle"].set()
+        await until(pilot, lambda: not steps(app))
+
+
+async def test_a_step_that_fails_loses_its_progress_and_leaves_one_error_line(
+    fixed_engine: FixedEngine,
+) -> None:
+    fixed_engine.holds["spawn"] = hold = asyncio.Event()
+    fixed_engine.fail_next = GitHubError("GitHub answered 502 Bad Gateway")
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SpawnScreen) and app.screen.issues)
+        await pilot.press("enter")
+        claiming = ("claiming #39, creating the worktree, starting agent004", 1, 2)
+        await until(pilot, lambda: steps(app) == [claiming])
+        hold.set()
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: "spawn failed" in str(status.render()))
+        assert "502 Bad Gateway" in str(status.render())
+        assert not steps(app) and not app.steps_bar.display

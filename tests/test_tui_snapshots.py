@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.pilot import Pilot
 
 from clambake_tui.engine import GitHubHealth
 from clambake_tui.tui.app import ClambakeApp, make_app
-from clambake_tui.tui.widgets import AgentPane
+from clambake_tui.tui.widgets import AgentPane, StepBar
 from tests.fixtures.tui import FixedEngine
 
 SIZE = (140, 40)
@@ -67,3 +69,31 @@ def test_run_log_screen(snap_compare, fixed_engine: FixedEngine) -> None:
 
     app = make_app(fixed_engine, blink=False, live=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=open_logs)
+
+
+def test_long_steps_in_progress_show_beside_the_status_line(
+    snap_compare, fixed_engine: FixedEngine
+) -> None:
+    """A bundling part way through its merges (a filling bar) and a terminate (indeterminate:
+    it stands still with blink=False); the agent grid stays where it was."""
+    fixed_engine.holds = {"bundle": asyncio.Event(), "terminate": asyncio.Event()}
+
+    async def two_steps(pilot: Pilot[object]) -> None:
+        await settled(pilot)
+        app = pilot.app
+        assert isinstance(app, ClambakeApp)
+        await pilot.press("b")
+        await pilot.press("t")
+        await pilot.press("y")
+        for _ in range(200):
+            labels = [step.label for step in app.query(StepBar)]
+            if labels == [
+                "merging 2 of 3: agent002/15-add-csv-export",
+                "stopping agent001: SIGTERM, then SIGKILL after 10 s",
+            ]:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    app = make_app(fixed_engine, blink=False, live=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=two_steps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,16 +13,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widgets import DataTable
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from clambake_tui.engine import Clock, Engine, EngineLike, Snapshot
+from clambake_tui.engine import Clock, Engine, EngineLike, Progress, Snapshot
 from clambake_tui.errors import ClambakeError
 from clambake_tui.logs import get_logger
 from clambake_tui.model import utcnow
 from clambake_tui.redact import redact
 from clambake_tui.tui.commands import DashboardCommands
 from clambake_tui.tui.logfeed import LogFeed
-from clambake_tui.tui.messages import ActionDone, RunLogsReady, SnapshotReady
+from clambake_tui.tui.messages import ActionDone, RunLogsReady, SnapshotReady, StepProgress
 from clambake_tui.tui.metrics_screen import MetricsScreen
 from clambake_tui.tui.screens import (
     AgentLogScreen,
@@ -37,6 +38,7 @@ from clambake_tui.tui.widgets import (
     QuietFooter,
     RunsPane,
     StatusLine,
+    StepsBar,
 )
 
 if TYPE_CHECKING:
@@ -97,13 +99,14 @@ class ClambakeApp(App[QuitReport]):
         self.pane_seconds = pane_seconds
         self.panes_per_tick = panes_per_tick
         self._last_write: dict[str, float] = {}
-        self._ticks = 0
         self.refresh_seconds = refresh_seconds
         self.blink = blink
+        if not blink:
+            # Screenshots and tests: nothing moves (an indeterminate progress bar stands still).
+            self.animation_level = "none"
         self.live = live
         self.snapshot: Snapshot | None = None
         self._refreshing = False
-        self._polling = False
         self.max_lines = max(1000, engine.config.dashboard.log_tail_lines * 5)
 
     # ------------------------------------------------------------ layout
@@ -113,7 +116,9 @@ class ClambakeApp(App[QuitReport]):
         with Horizontal(id="body"):
             yield AgentGrid(max_lines=self.max_lines, id="agents")
             yield RunsPane(id="side")
-        yield StatusLine(id="status")
+        with Horizontal(id="status-bar"):
+            yield StatusLine(id="status")
+            yield StepsBar(id="steps-bar")
         yield QuietFooter()
 
     @property
@@ -128,13 +133,24 @@ class ClambakeApp(App[QuitReport]):
     def runs_pane(self) -> RunsPane:
         return self.screen_stack[0].query_one(RunsPane)
 
+    @property
+    def steps_bar(self) -> StepsBar:
+        return self.screen_stack[0].query_one(StepsBar)
+
     def on_mount(self) -> None:
+        # One long-lived reader thread: a worker per read would cost the main thread a few
+        # messages each time, ten times a second.
+        self._feed_thread = threading.Thread(
+            target=self.feed.run, name="clambake-log-feed", daemon=True
+        )
+        self._feed_thread.start()
         self.set_interval(self.tick_seconds, self.drain_logs, name="drain")
         if self.live:
             self.set_interval(self.refresh_seconds, self.refresh_now, name="refresh")
         self.refresh_now(force=True)
 
     async def on_unmount(self) -> None:
+        self.feed.stop()
         await self.engine.aclose()
 
     def on_resize(self) -> None:
@@ -178,7 +194,7 @@ class ClambakeApp(App[QuitReport]):
                 self.runs_pane.table.focus()
 
     def drain_logs(self) -> None:
-        """The one timer: move buffered lines to visible panes, then read the files again.
+        """The one timer: move the lines the feed thread buffered to visible panes.
 
         Each pane is written at most every `pane_seconds` (one `write_lines` with everything it
         gained), and at most `panes_per_tick` panes per tick: a repaint of many busy panes is
@@ -187,17 +203,6 @@ class ClambakeApp(App[QuitReport]):
             self._write_visible()
         except (NoMatches, ScreenStackError):
             return  # the app is closing: its widgets are going away
-        self._ticks += 1
-        if not self._polling and self._ticks % 2 == 0:
-            self._polling = True
-            self._poll_feed()
-
-    @work(thread=True, group="feed", exit_on_error=False)
-    def _poll_feed(self) -> None:
-        try:
-            self.feed.poll()
-        finally:
-            self._polling = False
 
     def _write_visible(self) -> None:
         screen = self.screen
@@ -230,9 +235,6 @@ class ClambakeApp(App[QuitReport]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a failed worker ends up: an error line, never a traceback."""
-        worker = event.worker
-        if worker.group == "feed" and event.state is not WorkerState.ERROR:
-            return
         try:
             self._report_worker(event)
         except (NoMatches, ScreenStackError):
@@ -248,7 +250,7 @@ class ClambakeApp(App[QuitReport]):
                 else redact(f"{type(error).__name__}: {error}")
             )
             log.warning("%s failed: %s", worker.group, text, exc_info=error)
-            self.status_line.end(worker.group)
+            self.steps_bar.end(worker)
             what = {
                 "refresh": "refresh",
                 "spawn": "spawn",
@@ -261,7 +263,25 @@ class ClambakeApp(App[QuitReport]):
         elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED) and (
             worker.group != "refresh"
         ):
-            self.status_line.end(worker.group)
+            self.steps_bar.end(worker)
+
+    def begin_step(self, label: str) -> Progress:
+        """Show a progress bar for the worker running this; it goes when the worker ends.
+
+        The reporter returned may be called from any thread: it only posts a message."""
+        step = get_current_worker()
+        self.steps_bar.begin(step, label)
+
+        def progress(label: str, done: int | None, total: int | None) -> None:
+            self.post_message(StepProgress(step, label, done, total))
+
+        return progress
+
+    def on_step_progress(self, message: StepProgress) -> None:
+        try:
+            self.steps_bar.update(message.step, message.label, message.done, message.total)
+        except (NoMatches, ScreenStackError):
+            return  # the app is closing
 
     def on_action_done(self, message: ActionDone) -> None:
         self.status_line.say(message.text, ok=message.ok)
@@ -293,8 +313,8 @@ class ClambakeApp(App[QuitReport]):
 
     @work(group="spawn", exit_on_error=False)
     async def spawn(self, request: SpawnRequest) -> None:
-        self.status_line.begin("spawn", f"spawning {request.agent_id} on #{request.issue_number}…")
-        process = await self.engine.spawn(request.agent_id, request.issue_number)
+        progress = self.begin_step(f"spawning {request.agent_id} on #{request.issue_number}")
+        process = await self.engine.spawn(request.agent_id, request.issue_number, progress=progress)
         self.post_message(
             ActionDone(
                 f"{process.agent_id} started on #{process.issue_number} ({process.branch_name})"
@@ -324,8 +344,8 @@ class ClambakeApp(App[QuitReport]):
 
     @work(group="terminate", exit_on_error=False)
     async def terminate(self, process_id: str, agent_id: str) -> None:
-        self.status_line.begin("terminate", f"terminating {agent_id}…")
-        await self.engine.terminate(process_id)
+        progress = self.begin_step(f"terminating {agent_id}")
+        await self.engine.terminate(process_id, progress=progress)
         self.post_message(ActionDone(f"{agent_id} terminated"))
 
     def action_bundle(self) -> None:
@@ -333,8 +353,8 @@ class ClambakeApp(App[QuitReport]):
 
     @work(group="bundle", exclusive=True, exit_on_error=False)
     async def bundle(self) -> None:
-        self.status_line.begin("bundle", "triggering bundling…")
-        outcome = await self.engine.trigger_bundle()
+        progress = self.begin_step("triggering bundling")
+        outcome = await self.engine.trigger_bundle(progress=progress)
         self.post_message(ActionDone(outcome.message, ok=outcome.ok))
 
     def action_run_logs(self) -> None:
@@ -346,8 +366,8 @@ class ClambakeApp(App[QuitReport]):
 
     @work(group="run-logs", exclusive=True, exit_on_error=False)
     async def fetch_run_logs(self, run: Any) -> None:
-        self.status_line.begin("run-logs", f"fetching the logs of run #{run.run_number}…")
-        logs = await self.engine.run_logs(run.id)
+        progress = self.begin_step(f"fetching the logs of run #{run.run_number}")
+        logs = await self.engine.run_logs(run.id, progress=progress)
         self.post_message(RunLogsReady(run, logs))
 
     def action_agent_log(self) -> None:

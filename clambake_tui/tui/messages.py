@@ -1,4 +1,4 @@
-"""Typed messages the dashboard's workers post when their work ends."""
+"""Typed messages the dashboard's workers post as their work goes on and when it ends."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from clambake_tui.engine import Snapshot
 from clambake_tui.github.client import RunLogs
 from clambake_tui.model import WorkflowRun
 
-__all__ = ["SnapshotReady", "ActionDone", "RunLogsReady"]
+__all__ = ["SnapshotReady", "ActionDone", "RunLogsReady", "StepProgress"]
 
 
 class SnapshotReady(Message):
@@ -36,3 +36,15 @@ class RunLogsReady(Message):
         super().__init__()
         self.run = run
         self.logs = logs
+
+
+class StepProgress(Message):
+    """A long step said how far it is. Posted from whatever thread did the work (posting is
+    thread-safe); `step` is the key the step was begun under."""
+
+    def __init__(self, step: object, label: str, done: int | None, total: int | None) -> None:
+        super().__init__()
+        self.step = step
+        self.label = label
+        self.done = done
+        self.total = total

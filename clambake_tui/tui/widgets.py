@@ -8,10 +8,11 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Footer, Label, Log, ProgressBar, Static
 
 from clambake_tui.engine import (
     AgentView,
@@ -30,6 +31,8 @@ __all__ = [
     "AgentGrid",
     "RunsPane",
     "StatusLine",
+    "StepBar",
+    "StepsBar",
     "QuietFooter",
     "STATE_STYLE",
 ]
@@ -80,6 +83,38 @@ class HeaderBar(Static):
             self.update(text, layout=False)
 
 
+class PaneLog(Log):
+    """An agent pane's log tail: it follows the newest line until the operator scrolls up.
+
+    Following is the operator's choice (scrolling up stops it; End, or scrolling back to the
+    bottom, resumes it), not a guess from the scroll position: a pane that changes size moves
+    its bottom, and must not stop following because of that.
+    """
+
+    following = True
+    _moving = False
+
+    def follow_end(self) -> None:
+        self._moving = True
+        try:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        finally:
+            self._moving = False
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if not self._moving:
+            self.following = self.is_vertical_scroll_end
+
+    def on_resize(self) -> None:
+        if self.following:
+            self.follow_end()
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        """Lines never scroll sideways here (overflow-x is hidden), so unlike Textual's Log this
+        measures nothing: no background job per write."""
+
+
 class AgentPane(Vertical, can_focus=True):
     """One agent: who, what, how it is doing, and a live tail of its readable log."""
 
@@ -99,14 +134,14 @@ class AgentPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="info", classes="pane-info")
-        log = Log(max_lines=self._max_lines, auto_scroll=True, classes="pane-log")
+        log = PaneLog(max_lines=self._max_lines, auto_scroll=False, classes="pane-log")
         log.can_focus = False
         yield log
         yield Static(id="badge", classes="pane-badge")
 
     @property
-    def log_widget(self) -> Log:
-        return self.query_one(Log)
+    def log_widget(self) -> PaneLog:
+        return self.query_one(PaneLog)
 
     def on_mount(self) -> None:
         self.query_one("#badge").display = False
@@ -162,33 +197,39 @@ class AgentPane(Vertical, can_focus=True):
 
     @property
     def following(self) -> bool:
-        log = self.log_widget
-        return log.is_vertical_scroll_end or log.max_scroll_y == 0
+        return self.log_widget.following
 
     def write(self, lines: list[str]) -> None:
         """Append lines; when the operator has scrolled up, keep the view and count new lines."""
         log = self.log_widget
-        follow = self.following
-        log.write_lines(lines, scroll_end=follow)
-        badge = self.query_one("#badge", Static)
-        if follow:
-            self._unseen = 0
-            badge.display = False
+        log.write_lines(lines, scroll_end=False)
+        if log.following:
+            log.follow_end()
+            if self._unseen:
+                self._show_unseen(0)
             return
-        self._unseen += len(lines)
-        badge.update(f"↓ {self._unseen} new lines — End to follow")
-        badge.display = True
+        self._show_unseen(self._unseen + len(lines))
+
+    def _show_unseen(self, count: int) -> None:
+        # The badge's row is always there (height 1): its text changes without a relayout.
+        self._unseen = count
+        badge = self.query_one("#badge", Static)
+        if count:
+            badge.update(f"↓ {count} new lines — End to follow", layout=False)
+        badge.display = count > 0
 
     def action_log_page(self, direction: int) -> None:
         log = self.log_widget
-        log.scroll_to(y=log.scroll_y + direction * max(1, log.size.height - 1), animate=False)
-        if self.following:
-            self.action_follow()
+        log.scroll_to(
+            y=log.scroll_y + direction * max(1, log.size.height - 1), animate=False, immediate=True
+        )
+        if log.following:
+            self._show_unseen(0)
 
     def action_follow(self) -> None:
-        self.log_widget.scroll_end(animate=False)
-        self._unseen = 0
-        self.query_one("#badge").display = False
+        self.log_widget.follow_end()
+        self.log_widget.following = True
+        self._show_unseen(0)
 
 
 class AgentGrid(VerticalScroll):
@@ -206,6 +247,7 @@ class AgentGrid(VerticalScroll):
         self._max_lines = max_lines
         self.compact = False
         self.columns = 1
+        self._shape: tuple[bool, int, str] | None = None
         self._snapshot: Snapshot | None = None
         self.can_focus = False
 
@@ -269,14 +311,15 @@ class AgentGrid(VerticalScroll):
         compact = rows * PANE_MIN_HEIGHT > height
         if compact:
             columns = 1
+        rows_css = "3" if compact else f"{max(PANE_MIN_HEIGHT, height // rows)}"
+        if (compact, columns, rows_css) == self._shape:
+            return  # every snapshot reflows; only a change may cost a relayout
+        self._shape = (compact, columns, rows_css)
         self.compact = compact
         self.columns = columns
         self.set_class(compact, "compact")
         self.styles.grid_size_columns = columns
-        if compact:
-            self.styles.grid_rows = "3"
-        else:
-            self.styles.grid_rows = f"{max(PANE_MIN_HEIGHT, height // rows)}"
+        self.styles.grid_rows = rows_css
 
     def action_move(self, dx: int, dy: int) -> None:
         panes = self.panes()
@@ -365,26 +408,21 @@ class RunsPane(Vertical):
 
 
 class StatusLine(Static):
-    """GitHub trouble, the last error, or what a long step is doing; never a traceback."""
+    """GitHub trouble or the last action's outcome (an error in one line, never a traceback)."""
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.github = ""
-        self.progress: dict[str, str] = {}
         self.message = ""
         self.message_ok = True
 
     def set_github(self, snapshot: Snapshot) -> None:
         self.github = snapshot.github_status
-        self.set_class(snapshot.github is not GitHubHealth.OK, "trouble")
-        self._render_line()
-
-    def begin(self, key: str, text: str) -> None:
-        self.progress[key] = text
-        self._render_line()
-
-    def end(self, key: str) -> None:
-        self.progress.pop(key, None)
+        trouble = snapshot.github is not GitHubHealth.OK
+        self.set_class(trouble, "trouble")
+        if self.parent is not None:
+            # The whole row, progress bars included, turns the trouble colour.
+            self.parent.set_class(trouble, "trouble")
         self._render_line()
 
     def say(self, text: str, *, ok: bool = True) -> None:
@@ -396,15 +434,116 @@ class StatusLine(Static):
         parts = Text()
         if self.github:
             parts.append(f"⚠ {self.github}", style="bold yellow")
-        for text in self.progress.values():
-            if parts:
-                parts.append("  ·  ")
-            parts.append(f"⏳ {text}", style="cyan")
         if self.message:
             if parts:
                 parts.append("  ·  ")
             parts.append(self.message, style="" if self.message_ok else "bold red")
         self.update(parts, layout=False)
+
+
+class StepBar(Horizontal):
+    """One long step: what it is doing now, and how far it is (a bar that fills when its parts
+    are known, an indeterminate one when not)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(classes="step indeterminate")
+        self.label = label
+        self.done: int | None = None
+        self.total: int | None = None
+        self._label_width = 56
+
+    @property
+    def label_width(self) -> int:
+        return self._label_width
+
+    @label_width.setter
+    def label_width(self, width: int) -> None:
+        """The most cells the label may take (the steps bar shares its room out)."""
+        if width != self._label_width:
+            self._label_width = width
+            if self.is_mounted:
+                self._apply()
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"⏳ {self.label}", classes="step-label")
+        yield ProgressBar(total=None, show_eta=False, classes="step-bar")
+
+    def on_mount(self) -> None:
+        self._apply()
+
+    def show(self, label: str, done: int | None, total: int | None) -> None:
+        known = total is not None and total > 0 and done is not None
+        self.label = label
+        self.done, self.total = (
+            (min(max(done or 0, 0), total or 0), total) if known else (None, None)
+        )
+        self.set_class(not known, "indeterminate")
+        if self.is_mounted:
+            self._apply()
+
+    def _apply(self) -> None:
+        try:
+            label = self.query_one(".step-label", Label)
+            bar = self.query_one(ProgressBar)
+        except NoMatches:
+            return  # a step that ended before it was mounted: it is on its way out
+        label.styles.max_width = self._label_width
+        label.update(f"⏳ {self.label}")
+        if self.total is None:
+            bar.update(total=None, progress=0)
+        else:
+            bar.update(total=self.total, progress=self.done or 0)
+
+
+# Cells of a step besides its label: padding, the bar, its margin and the percentage.
+STEP_CHROME = 2 + 1 + 12 + 5
+STEP_LABEL_MIN = 16
+
+
+class StepsBar(Horizontal):
+    """The long steps running now, beside the status line; each goes away when it ends.
+
+    Its row has a fixed height, so steps coming and going never move the agent grid. The
+    steps share the room (four fifths of the row); a long label ends in an ellipsis."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.steps: dict[object, StepBar] = {}
+
+    def on_mount(self) -> None:
+        self.display = False
+
+    def begin(self, key: object, label: str) -> StepBar:
+        step = StepBar(label)
+        self.steps[key] = step
+        self.mount(step)
+        self.display = True
+        self._fit()
+        return step
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        if not self.steps:
+            return
+        room = self.app.size.width * 4 // 5 // len(self.steps)
+        width = max(STEP_LABEL_MIN, room - STEP_CHROME)
+        for step in self.steps.values():
+            step.label_width = width
+
+    def update(self, key: object, label: str, done: int | None, total: int | None) -> None:
+        """Show a step's progress; a late word from a step that has ended is dropped."""
+        step = self.steps.get(key)
+        if step is not None:
+            step.show(label, done, total)
+
+    def end(self, key: object) -> None:
+        step = self.steps.pop(key, None)
+        if step is not None:
+            step.remove()
+        self.display = bool(self.steps)
+        self._fit()
 
 
 class QuietFooter(Footer):
