@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clambake_tui.agents import claude
+from clambake_tui.logs import get_logger
 
 __all__ = ["LogFeed", "ReadableStream", "Renderer", "cut", "readable_lines"]
 
 # A fresh renderer per followed file: stream-json parsing keeps state between chunks.
 Renderer = Callable[[bytes], list[str]]
 RendererFactory = Callable[[], Renderer]
+
+log = get_logger(__name__)
 
 MAX_LINE_CHARS = 400
 # More new output than this in one poll (about 250 stream-json lines, several screens of a pane)
@@ -142,9 +145,13 @@ class LogFeed:
         return sum(self._poll_one(tail) for tail in tails)
 
     def run(self) -> None:
-        """The reader loop; returns once `stop()` is called."""
+        """The reader loop; returns once `stop()` is called. A failed read is logged and tried
+        again: the panes must not go quiet for good because of one bad moment."""
         while not self._stop.is_set():
-            self.poll()
+            try:
+                self.poll()
+            except Exception:
+                log.exception("reading the agents' logs failed; trying again")
             self._stop.wait(self._interval)
 
     def stop(self) -> None:
