@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.events import Resize
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Log, ProgressBar, Static
 
@@ -91,8 +93,22 @@ class PaneLog(Log):
     its bottom, and must not stop following because of that.
     """
 
+    # The pane's size never depends on how many lines its log holds: a new line needs a
+    # repaint and a scrollbar update, not a relayout of the whole screen (Textual's default,
+    # which under a flood of new agents turned every write into a full-screen frame).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     following = True
     _moving = False
+
+    def __init__(self, *, max_lines: int, classes: str) -> None:
+        super().__init__(max_lines=max_lines, auto_scroll=False, classes=classes)
+        # Rendered lines kept for repaints: a pane shows a few dozen rows, while the default
+        # keeps 1,024 per log, all of them re-indexed each time a full log drops old lines.
+        self._render_line_cache.maxsize = 128
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
 
     def follow_end(self) -> None:
         self._moving = True
@@ -134,7 +150,7 @@ class AgentPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="info", classes="pane-info")
-        log = PaneLog(max_lines=self._max_lines, auto_scroll=False, classes="pane-log")
+        log = PaneLog(max_lines=self._max_lines, classes="pane-log")
         log.can_focus = False
         yield log
         yield Static(id="badge", classes="pane-badge")
