@@ -274,6 +274,56 @@ async def test_scrolling_up_pauses_follow_and_counts_new_lines(fixed_engine: Fix
         assert not pane.query_one("#badge").display
 
 
+async def test_a_following_pane_keeps_following_when_it_changes_size(
+    fixed_engine: FixedEngine,
+) -> None:
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        pane = app.grid.panes()[0]
+        pane.write([f"line {n}" for n in range(300)])
+        await pilot.pause()
+        # A shorter pane moves its bottom: that is not the operator scrolling up.
+        await pilot.resize_terminal(SIZE[0], SIZE[1] - 9)
+        await pilot.pause()
+        pane.write(["after the resize"])
+        await pilot.pause()
+        log = pane.log_widget
+        assert pane.following and log.is_vertical_scroll_end
+        assert not pane.query_one("#badge").display
+        # The scrollbar knows every line, though adding them never relaid the screen out.
+        assert log.vertical_scrollbar.window_virtual_size == log.line_count
+
+
+async def test_moving_the_focus_repaints_the_two_panes_not_the_whole_screen(
+    fixed_engine: FixedEngine,
+) -> None:
+    app = dashboard(fixed_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        first, second = app.grid.panes()[:2]
+        first.focus()
+        await pilot.pause()
+        painted: list[set[int]] = []
+        display = app._display
+
+        def record(screen: object, update: object) -> None:
+            spans = getattr(update, "spans", None)
+            painted.append({y for y, _, _ in spans} if spans is not None else set(range(SIZE[1])))
+            display(screen, update)  # type: ignore[arg-type]
+
+        app._display = record  # type: ignore[method-assign]
+        await pilot.press("right")
+        await until(pilot, lambda: app.focused is second and bool(painted))
+        await pilot.pause()
+        rows = set().union(*painted)
+        # Both borders changed colour, so both panes' edges were repainted...
+        for pane in (first, second):
+            assert pane.region.y in rows and pane.region.bottom - 1 in rows
+        # ...and no frame was a whole-screen one.
+        assert all(len(frame) < SIZE[1] for frame in painted)
+
+
 async def test_command_palette_offers_the_dashboard_actions(fixed_engine: FixedEngine) -> None:
     app = dashboard(fixed_engine)
     async with app.run_test(size=SIZE) as pilot:
