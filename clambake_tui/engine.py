@@ -33,7 +33,6 @@ from clambake_tui.model import (
     utcnow,
 )
 from clambake_tui.progress import Progress, format_bytes
-from clambake_tui.progress import report as report_progress
 from clambake_tui.redact import redact
 
 if TYPE_CHECKING:
@@ -674,39 +673,19 @@ class Engine:
     async def spawn(
         self, agent_id: str, issue_number: int, *, progress: Progress | None = None
     ) -> AgentProcess:
-        """Start `agent_id` on the issue. `progress` hears two stages: checking the issue,
-        then claiming it, creating the worktree and starting the watcher."""
+        """Start `agent_id` on the issue. `progress` hears the spawn's four stages: checking
+        the issue, claiming it, creating the worktree, starting the watcher."""
 
         async def spawn(manager: AgentProcessManager) -> AgentProcess:
-            from clambake_tui.agents.supervisor import validate_agent_id
-
-            validate_agent_id(agent_id)
-            issue: int | Issue = issue_number
-            if manager.config.agents.enabled:
-                # Fetched here rather than in spawn_agent, so the stage can be told apart.
-                report_progress(progress, f"checking issue #{issue_number}", 0, 2)
-                issue = await manager.issues.get_issue(issue_number)
-            report_progress(
-                progress,
-                f"claiming #{issue_number}, creating the worktree, starting {agent_id}",
-                1,
-                2,
-            )
-            return await manager.spawn_agent(agent_id, issue)
+            return await manager.spawn_agent(agent_id, issue_number, progress=progress)
 
         return await self._supervise(spawn)
 
     async def terminate(self, process_id: str, *, progress: Progress | None = None) -> None:
-        """Stop an agent's process tree; `progress` hears one stage of unknown length."""
+        """Stop an agent's process tree; `progress` hears the signal, then the wait."""
 
         async def terminate(manager: AgentProcessManager) -> None:
-            grace = manager.config.agents.terminate_grace_seconds
-            try:
-                who = manager.get(process_id).agent_id
-            except ClambakeError:
-                who = process_id  # terminate_agent says what is wrong with it
-            report_progress(progress, f"stopping {who}: SIGTERM, then SIGKILL after {grace:g} s")
-            await manager.terminate_agent(process_id)
+            await manager.terminate_agent(process_id, progress=progress)
 
         await self._supervise(terminate)
 

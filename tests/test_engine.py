@@ -157,12 +157,15 @@ async def test_spawn_and_terminate_report_their_stages_from_the_supervisor_threa
     finally:
         await engine.aclose()
     assert spawned.stages == [
-        (f"checking issue #{number}", 0, 2),
-        (f"claiming #{number}, creating the worktree, starting agent001", 1, 2),
+        (f"checking issue #{number}", 0, 4),
+        (f"claiming #{number} for agent001", 1, 4),
+        ("creating the worktree for agent001", 2, 4),
+        ("starting agent001 under its watcher", 3, 4),
     ]
     grace = config.agents.terminate_grace_seconds
     assert stopped.stages == [
-        (f"stopping agent001: SIGTERM, then SIGKILL after {grace:g} s", None, None)
+        ("sending SIGTERM to agent001", 0, 2),
+        (f"waiting for agent001 to end (SIGKILL after {grace:g} s)", 1, 2),
     ]
     # The supervisor runs on its own loop's thread: a reporter must expect any thread.
     assert spawned.threads == stopped.threads == {"clambake-supervisor"}

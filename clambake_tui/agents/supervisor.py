@@ -56,6 +56,7 @@ from clambake_tui.model import (
     ResourceUsage,
     utcnow,
 )
+from clambake_tui.progress import Progress, report
 from clambake_tui.redact import redact, register_secret
 from clambake_tui.state import Paths
 
@@ -70,6 +71,8 @@ __all__ = [
 log = get_logger(__name__)
 
 READY_TIMEOUT_S = 60.0
+# What a spawn reports to a progress display: issue, claim, worktree, watcher.
+SPAWN_STAGES = 4
 HUMAN_ONLY = "route:human-only"
 # How much of an agent's log a manager parses when it first looks at it.
 TAIL_WINDOW_BYTES = 256 * 1024
@@ -235,12 +238,15 @@ class AgentProcessManager:
 
     # ---------------------------------------------------------------- spawning
 
-    async def spawn_agent(self, agent_id: str, issue: int | Issue) -> AgentProcess:
+    async def spawn_agent(
+        self, agent_id: str, issue: int | Issue, *, progress: Progress | None = None
+    ) -> AgentProcess:
         """Claim the issue, give the agent a worktree and start it under a watcher.
 
         Refuses (AgentError, nothing started) when agents are disabled, the agent or the issue is
         already busy, or every `max_concurrent` slot is taken. Over the limit is refused, not
-        queued: the caller decides when to try again.
+        queued: the caller decides when to try again. `progress` hears the four stages:
+        checking the issue, claiming it, creating the worktree, starting the watcher.
         """
         started = time.monotonic()
         validate_agent_id(agent_id)
@@ -249,6 +255,8 @@ class AgentProcessManager:
                 "agents are disabled (agents.enabled = false); "
                 "`clambake config set agents.enabled true` allows spawning again"
             )
+        number = issue.number if isinstance(issue, Issue) else issue
+        report(progress, f"checking issue #{number}", 0, SPAWN_STAGES)
         details = issue if isinstance(issue, Issue) else await self.issues.get_issue(issue)
         if details.is_pull_request:
             raise AgentError(f"#{details.number} is a pull request, not an issue")
@@ -279,8 +287,10 @@ class AgentProcessManager:
         claimed = False
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            report(progress, f"claiming #{details.number} for {agent_id}", 1, SPAWN_STAGES)
             await self.issues.claim(details, agent_id)
             claimed = True
+            report(progress, f"creating the worktree for {agent_id}", 2, SPAWN_STAGES)
             tree = await asyncio.to_thread(
                 prepare_worktree,
                 self.paths,
@@ -310,6 +320,7 @@ class AgentProcessManager:
                 process_id,
                 WatcherSpec(prompt=prompt, limits=self.limits, config=self.config, launch=launch),
             )
+            report(progress, f"starting {agent_id} under its watcher", 3, SPAWN_STAGES)
             await self._start_watcher(process_id, adopt=False)
         except (ClambakeError, OSError, asyncio.CancelledError) as exc:
             reason = exc.message if isinstance(exc, ClambakeError) else str(exc) or "cancelled"
@@ -829,13 +840,18 @@ class AgentProcessManager:
 
     # ---------------------------------------------------------------- termination
 
-    async def terminate_agent(self, process_id: str) -> AgentProcess:
+    async def terminate_agent(
+        self, process_id: str, *, progress: Progress | None = None
+    ) -> AgentProcess:
         """SIGTERM the agent's group, wait `terminate_grace_s`, SIGKILL what is left of the tree
-        (setsid grandchildren too), wait until none is left. Returns the final record."""
+        (setsid grandchildren too), wait until none is left. Returns the final record.
+        `progress` hears the signal, then the wait for the tree to end."""
         record = self.record(process_id)
         if not record.is_active:
             return record.process
         grace = self.limits.terminate_grace_s
+        who = record.process.agent_id
+        report(progress, f"sending SIGTERM to {who}", 0, 2)
         if is_alive(record.watcher_pid, record.watcher_create_time):
             assert record.watcher_pid is not None
             # Written down first: should this watcher die, the one adopting the run ends it.
@@ -846,9 +862,11 @@ class AgentProcessManager:
                 log.warning("cannot note the terminate request: %s", exc)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.watcher_pid, signal.SIGTERM)
+            report(progress, f"waiting for {who} to end (SIGKILL after {grace:g} s)", 1, 2)
             return await self.wait_finished(process_id, timeout=grace + 60.0)
         if record.watcher_pid is None and is_alive(record.spawner_pid, record.spawner_create_time):
             raise AgentError(f"{record.process.agent_id} is still starting; retry in a moment")
+        report(progress, f"waiting for {who} to end (SIGKILL after {grace:g} s)", 1, 2)
         await self._terminate_unwatched(record)
         return self.get(process_id)
 
