@@ -6,7 +6,8 @@ Run: .venv/bin/python bench/standin_and_parser.py [--runs N]
   at once (auth-error: three events, no git) and in `succeed` (an edit and a git commit), beside
   the bare interpreter (`python -c pass`) as the floor.
 - parser: stream-json lines read per second (StreamParser + AgentActivity + render), for the
-  recorded transcripts and for a flood of short assistant text lines.
+  recorded transcripts and for a flood of short assistant text lines; and the same flood skimmed
+  (`StreamParser.skim`, what watchers and the supervisor do with a flood).
 """
 
 from __future__ import annotations
@@ -110,6 +111,16 @@ def main() -> int:
     lines, seconds = parse_rate(flood, 1)
     print(
         f"parser, short text lines:     {lines / seconds:9,.0f} lines/s  ({seconds / lines * 1e6:.1f} us a line)"
+    )
+    # What a watcher does with the same flood: skim it, 1 MB at a time (its read size).
+    parser, activity, now = StreamParser(), AgentActivity(), datetime.now(UTC)
+    t0 = time.perf_counter()
+    for at in range(0, len(flood), 1 << 20):
+        for event in parser.skim(flood[at : at + (1 << 20)]):
+            activity.apply(event, now)
+    seconds = time.perf_counter() - t0
+    print(
+        f"skim, short text lines:       {parser.lines / seconds:9,.0f} lines/s  ({seconds / parser.lines * 1e6:.1f} us a line)"
     )
     return 0
 
