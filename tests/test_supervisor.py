@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 
 import psutil
 import pytest
 
 from clambake_tui.agents.registry import Registry
-from clambake_tui.agents.supervisor import AgentEventKind, AgentProcessManager
+from clambake_tui.agents.supervisor import AgentEvent, AgentEventKind, AgentProcessManager
 from clambake_tui.errors import AgentError
 from clambake_tui.metrics import read_events
 from clambake_tui.model import AgentState, Issue
@@ -313,6 +314,32 @@ async def test_subscribers_get_status_changes_and_log_lines(
     assert manager.tail(process.process_id, 1)[0].startswith("done: success")
 
 
+def words_burst(prefix: str, count: int, *, message: Callable[[int], str], main_agent: bool) -> str:
+    """`count` stream-json lines of assistant text, "<prefix> <i>"."""
+    out = []
+    for i in range(count):
+        event: dict[str, object] = {
+            "type": "assistant",
+            "message": {"id": message(i), "content": [{"type": "text", "text": f"{prefix} {i}"}]},
+        }
+        if main_agent:
+            event["parent_tool_use_id"] = None
+        out.append(json.dumps(event) + "\n")
+    return "".join(out)
+
+
+async def lines_until(queue: asyncio.Queue[AgentEvent], last: str) -> list[str]:
+    """The log lines subscribers hear, up to and including `last`."""
+    lines: list[str] = []
+    deadline = asyncio.get_running_loop().time() + 30
+    while last not in lines:
+        assert asyncio.get_running_loop().time() < deadline, lines[-5:]
+        with contextlib.suppress(TimeoutError):
+            event = await asyncio.wait_for(queue.get(), 1)
+            lines.extend(event.lines)
+    return lines
+
+
 async def test_a_follower_far_behind_a_flood_jumps_to_the_latest_lines(
     manager: AgentProcessManager,
 ) -> None:
@@ -320,25 +347,10 @@ async def test_a_follower_far_behind_a_flood_jumps_to_the_latest_lines(
     queue = manager.subscribe()
     manager.tail(process.process_id)  # following from here on
     # Three megabytes of output land at once, more than the follower parses before showing any.
-    burst = "".join(
-        json.dumps(
-            {
-                "type": "assistant",
-                "message": {"id": f"m{i}", "content": [{"type": "text", "text": f"line {i}"}]},
-            }
-        )
-        + "\n"
-        for i in range(30_000)
-    )
+    # (A message each, from no particular agent: nothing here can be skimmed.)
     with process.log_path.open("a") as log:
-        log.write(burst)
-    lines: list[str] = []
-    deadline = asyncio.get_running_loop().time() + 30
-    while not any(line == "line 29999" for line in lines):
-        assert asyncio.get_running_loop().time() < deadline, lines[-5:]
-        with contextlib.suppress(TimeoutError):
-            event = await asyncio.wait_for(queue.get(), 1)
-            lines.extend(event.lines)
+        log.write(words_burst("line", 30_000, message=lambda i: f"m{i}", main_agent=False))
+    lines = await lines_until(queue, "line 29999")
     skipped = [line for line in lines if "MB of output skipped to keep up" in line]
     assert skipped and str(process.log_path) in skipped[0]
     # Only the tail window was parsed: the early lines never reached anyone.
@@ -353,26 +365,9 @@ async def test_a_burst_of_words_is_skimmed_and_says_how_many_lines_it_did_not_sh
     queue = manager.subscribe()
     manager.tail(process.process_id)  # following from here on
     # Under the jump-ahead size, but far more lines than a tail shows: one streamed answer.
-    burst = "".join(
-        json.dumps(
-            {
-                "type": "assistant",
-                "message": {"id": "msg_burst", "content": [{"type": "text", "text": f"w {i}"}]},
-                "parent_tool_use_id": None,
-            }
-        )
-        + "\n"
-        for i in range(1500)
-    )
     with process.log_path.open("a") as log:
-        log.write(burst)
-    lines: list[str] = []
-    deadline = asyncio.get_running_loop().time() + 30
-    while "w 1499" not in lines:
-        assert asyncio.get_running_loop().time() < deadline, lines[-5:]
-        with contextlib.suppress(TimeoutError):
-            event = await asyncio.wait_for(queue.get(), 1)
-            lines.extend(event.lines)
+        log.write(words_burst("w", 1500, message=lambda i: "msg_burst", main_agent=True))
+    lines = await lines_until(queue, "w 1499")
     notes = [line for line in lines if "lines not shown to keep up" in line]
     assert notes and str(process.log_path) in notes[0]
     assert "w 10" not in lines
