@@ -35,10 +35,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clambake_tui.bundling.naming import OPENED_BY, closed_issue_numbers
 from clambake_tui.logs import get_logger
 
 if TYPE_CHECKING:
-    from clambake_tui.model import WorkflowRun
+    from clambake_tui.model import PullRequest, WorkflowRun
     from clambake_tui.state import Paths
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "count_active_agents",
     "collect_metrics",
     "record_actions_runs",
+    "record_bundle_pulls",
 ]
 
 METRICS_PATH_ENV = "CLAMBAKE_METRICS_FILE"
@@ -396,6 +398,39 @@ def record_actions_runs(metrics_file: Path, runs: Iterable[WorkflowRun]) -> int:
             run_id=run.id,
         )
         known.add(run.id)
+        added += 1
+    return added
+
+
+def record_bundle_pulls(metrics_file: Path, pulls: Iterable[PullRequest]) -> int:
+    """Record each bundler pull request on GitHub that is not in the file yet.
+
+    A train on Actions opens its pull requests on the runner, whose records are thrown away with
+    the job. A pull request whose body ends with the bundler's signature is recorded here as a
+    `bundle.pr_created` (its number, the issues it closes, `created_at` and `ts` from GitHub),
+    which is what the agent exit -> bundle PR numbers join on. Returns how many were recorded.
+    """
+    known = {
+        e.get("pr_number")
+        for e in read_events(metrics_file)
+        if e.get("event") == "bundle.pr_created"
+    }
+    added = 0
+    ours = [p for p in pulls if p.created_at is not None and OPENED_BY in p.body]
+    for pull in sorted(ours, key=lambda p: (p.created_at, p.number)):
+        issues = sorted(closed_issue_numbers(pull.body))
+        if pull.number in known or not issues:
+            continue
+        assert pull.created_at is not None
+        record(
+            metrics_file,
+            "bundle.pr_created",
+            ts=_iso_ms(pull.created_at),
+            pr_number=pull.number,
+            issues=issues,
+            created_at=pull.created_at.astimezone(UTC).isoformat(),
+        )
+        known.add(pull.number)
         added += 1
     return added
 

@@ -197,6 +197,7 @@ class PullRequest:
     draft: bool = False
     merged: bool = False
     labels: tuple[str, ...] = ()
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

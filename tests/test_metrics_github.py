@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clambake_tui.bundling.trigger import BundlePath, dispatch_bundling, trigger_bundle
-from clambake_tui.config import Config, load_config
+from clambake_tui.config import Config, load_config, set_value
 from clambake_tui.github.client import GitHubClient
 from clambake_tui.metrics import collect_metrics, read_events
 from clambake_tui.model import AgentState, Issue
@@ -22,6 +22,7 @@ from clambake_tui.sandbox.emulator.faults import Fault
 from clambake_tui.sandbox.setup import SandboxLayout
 from clambake_tui.state import Paths
 from tests.fixtures.agents import make_manager
+from tests.fixtures.common import git
 from tests.fixtures.emulator import EMULATOR_OWNER, EMULATOR_REPO
 from tests.fixtures.github import FAST_GITHUB_SETTINGS, sandbox_client
 
@@ -177,6 +178,45 @@ async def test_refresh_records_trains_that_left_on_actions_once(sandbox: Sandbox
         assert github["bundle_runs_ok"] == (run["conclusion"] == "success")  # type: ignore[index]
     runs = [e for e in read_events(Paths(sandbox.work).metrics) if e["event"] == "bundle.run"]
     assert [e["run_id"] for e in runs] == [run_id]
+
+
+async def test_refresh_records_the_bundle_pr_a_train_on_actions_opened(
+    sandbox: SandboxLayout,
+) -> None:
+    """The bundle PR of a train on Actions is opened on the runner: only `--refresh` (asking
+    GitHub for the bundler's pull requests) joins it to the agent's exit here."""
+    emu = sandbox.emulator
+    assert emu is not None
+    # A train every minute, in the repository the runner checks out: the dispatch bundles now.
+    set_value(sandbox.config_path, "bundling.schedule_minutes", "1")
+    git(sandbox.work, "commit", "-qam", "Trains every minute")
+    git(sandbox.work, "push", "-q", "origin", "main")
+    paths = Paths(sandbox.work)
+    number = sandbox.issue_numbers[0]
+    issue = Issue(number=number, title="Count words", body="standin-mode: succeed")
+    manager = make_manager(paths, load_config(sandbox.config_path))
+    await manager.start()
+    try:
+        process = await manager.spawn_agent("agent001", issue)
+        done = await manager.wait_finished(process.process_id, timeout=60)
+    finally:
+        await manager.close()
+    assert done.status.state is AgentState.COMPLETED
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while not [p for p in emu.pulls() if f"Fixes #{number}" in str(p.get("body"))]:
+        assert loop.time() < deadline, "no bundle pull request from the train on Actions"
+        await asyncio.sleep(0.1)
+
+    before, _ = metrics_json(sandbox.work)
+    assert before["end_to_end"]["in_pr"] == 0  # type: ignore[index]
+    for _ in range(2):  # a second refresh records nothing twice
+        data, _ = metrics_json(sandbox.work, "--refresh")
+        end_to_end = data["end_to_end"]
+        assert end_to_end["in_pr"] == 1  # type: ignore[index]
+        assert end_to_end["exit_to_pr"]["count"] == 1  # type: ignore[index]
+    created = [e for e in read_events(paths.metrics) if e["event"] == "bundle.pr_created"]
+    assert [e["issues"] for e in created] == [[number]]
 
 
 @pytest.mark.slow  # the client's retries of a refused connection take about 15 s

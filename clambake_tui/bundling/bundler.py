@@ -21,6 +21,7 @@ from clambake_tui import metrics
 from clambake_tui.bundling import git
 from clambake_tui.bundling.naming import (
     CONFLICT_LABEL,
+    OPENED_BY,
     REVIEW_LABEL,
     bundle_branch_name,
     bundle_title,
@@ -221,7 +222,7 @@ def _bundle_body(
     if conflicts:
         lines += ["", "Left out (conflicting, each has its own PR labelled `merge-conflict`):"]
         lines += [f"- #{e.number} `{e.branch.name}`" for e in conflicts]
-    lines += ["", "Opened by `clambake bundle`."]
+    lines += ["", OPENED_BY]
     return "\n".join(lines)
 
 
@@ -238,7 +239,7 @@ def _single_body(entry: QueuedIssue, conflict_with: list[QueuedIssue], train: da
         )
     else:
         lines.append(f"The only branch on the {train_label(train)}.")
-    lines += ["", "Opened by `clambake bundle`."]
+    lines += ["", OPENED_BY]
     return "\n".join(lines)
 
 

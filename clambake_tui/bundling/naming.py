@@ -20,11 +20,15 @@ __all__ = [
     "REVIEW_LABEL",
     "READY_LABEL",
     "closed_issue_numbers",
+    "OPENED_BY",
 ]
 
 REVIEW_LABEL = "route:review"
 READY_LABEL = "route:ready"
 CONFLICT_LABEL = "merge-conflict"
+# The last line of every pull request body the bundler writes: how its PRs are recognised on
+# GitHub (a train on Actions opens them on a runner, out of this machine's sight).
+OPENED_BY = "Opened by `clambake bundle`."
 
 _BUNDLE_BRANCH = re.compile(r"^bundle/(?P<stamp>\d{8}_\d{4})__issues_(?P<issues>\d+(?:_\d+)*)$")
 # GitHub's closing keywords; a PR body holding one of these for #N will close N when merged.

@@ -19,11 +19,12 @@ from clambake_tui.metrics import (
     Summary,
     collect_metrics,
     record_actions_runs,
+    record_bundle_pulls,
 )
 
 if TYPE_CHECKING:
     from clambake_tui.cli import Context
-    from clambake_tui.model import WorkflowRun
+    from clambake_tui.model import PullRequest, WorkflowRun
 
 
 def _hours(raw: str) -> float | None:
@@ -59,8 +60,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--refresh",
         action="store_true",
-        help="first record the bundling workflow's completed runs on GitHub Actions "
-        "(asks GitHub; a train that left on Actions is otherwise not counted here)",
+        help="first record the bundling workflow's completed runs on GitHub Actions and the "
+        "bundle pull requests they opened (asks GitHub; a train that left on Actions is "
+        "otherwise not counted here)",
     )
     parser.set_defaults(run=_run)
 
@@ -85,23 +87,31 @@ def _refresh(ctx: Context) -> None:
     hours = ctx.args.hours
     since = datetime.now(UTC) - timedelta(hours=hours) if hours is not None else None
 
-    async def runs() -> list[WorkflowRun]:
+    async def fetch() -> tuple[list[WorkflowRun], list[PullRequest]]:
         async with GitHubClient.from_config(
             config, ctx.paths.root, metrics_path=ctx.paths.metrics
         ) as client:
-            return await client.list_runs(
+            runs = await client.list_runs(
                 config.github_actions.bundling_workflow, per_page=100, created_after=since
             )
+            # Newest first: the last hundred pull requests hold every recent train's.
+            pulls = await client.list_pulls(state="all", max_items=100)
+            return runs, pulls
 
     try:
         ctx.ensure_state()
-        found = asyncio.run(runs())
+        runs, pulls = asyncio.run(fetch())
     except ClambakeError as exc:
         print(f"clambake: warning: Actions runs not refreshed: {exc}", file=sys.stderr)
         return
-    added = record_actions_runs(ctx.paths.metrics, found)
-    if added and not ctx.args.json:
-        print(f"recorded {added} completed bundling run(s) from GitHub Actions", file=sys.stderr)
+    added = record_actions_runs(ctx.paths.metrics, runs)
+    prs = record_bundle_pulls(ctx.paths.metrics, pulls)
+    if (added or prs) and not ctx.args.json:
+        print(
+            f"recorded {added} completed bundling run(s) and {prs} bundle pull request(s) "
+            "from GitHub",
+            file=sys.stderr,
+        )
 
 
 def _pct(value: float | None) -> str:

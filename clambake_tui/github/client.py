@@ -476,8 +476,9 @@ class GitHubClient:
     # ------------------------------------------------------------------ pulls
 
     async def list_pulls(
-        self, *, state: str = "open", head: str | None = None
+        self, *, state: str = "open", head: str | None = None, max_items: int | None = None
     ) -> list[PullRequest]:
+        """Pull requests, newest first (GitHub's order); `max_items` stops paging early."""
         params: dict[str, str | int] = {"state": state, "per_page": 100}
         if head:
             # GitHub filters by `owner:branch`; a bare branch means one of ours.
@@ -487,6 +488,7 @@ class GitHubClient:
             route="/repos/{owner}/{repo}/pulls",
             what="pull requests",
             params=params,
+            max_items=max_items,
         )
         return [parse_pull(item) for item in items]
 
@@ -532,6 +534,7 @@ class GitHubClient:
                 draft=pull.draft,
                 merged=pull.merged,
                 labels=tuple(names),
+                created_at=pull.created_at,
             )
         return pull
 

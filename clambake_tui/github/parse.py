@@ -94,6 +94,7 @@ def parse_pull(data: Any) -> PullRequest:
         draft=bool(data.get("draft")),
         merged=bool(data.get("merged")) or bool(data.get("merged_at")),
         labels=label_names(data.get("labels")),
+        created_at=parse_time(data.get("created_at")),
     )
 
 
