@@ -25,7 +25,7 @@ from clambake_tui.state import Paths
 __all__ = ["Context", "main", "tui_main", "COMMAND_MODULES"]
 
 # Order is the order of `clambake --help`.
-COMMAND_MODULES = ("agents", "actions", "bundle", "config", "sandbox", "metrics")
+COMMAND_MODULES = ("agents", "land", "actions", "bundle", "config", "sandbox", "metrics")
 
 log = get_logger(__name__)
 

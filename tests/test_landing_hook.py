@@ -73,3 +73,19 @@ def test_a_lever_the_spawn_switched_off_stays_off(tmp_path: Path) -> None:
     path.write_text("[github_actions]\nenabled = true\n")
     at_spawn = load_config(path, env={"CLAMBAKE_GITHUB_ACTIONS__ENABLED": "false"})
     assert _with_current_levers(at_spawn).github_actions.enabled is False
+
+
+def test_a_landing_by_hand_keeps_off_what_the_spawn_switched_off(tmp_path: Path) -> None:
+    from clambake_tui.agents.hooks import landing_config
+
+    path = tmp_path / "clambake.toml"
+    path.write_text("[github_actions]\nenabled = true\n")
+    now = load_config(path)
+    spawned_off = load_config(path, env={"CLAMBAKE_GITHUB_ACTIONS__ENABLED": "false"})
+    assert landing_config(now, spawned_off).github_actions.enabled is False
+    assert landing_config(now, now).github_actions.enabled is True
+    assert landing_config(now).github_actions.enabled is True
+    from clambake_tui.config import set_value
+
+    set_value(path, "github_actions.enabled", "false")  # the lever, read again at the landing
+    assert landing_config(now, now).github_actions.enabled is False

@@ -62,6 +62,18 @@ async def on_agent_finished(process: AgentProcess, paths: Paths, config: Config)
     )
 
 
+def landing_config(config: Config, spawned: Config | None = None) -> Config:
+    """The configuration a landing happening now uses, by hand or by the watcher: `config` with
+    its levers read again from the file, and a lever the run's spawn had switched off (`spawned`,
+    from its spec.json) kept off, as the watcher's own landing keeps it."""
+    config = _with_current_levers(config)
+    if spawned is None or spawned.github_actions.enabled or not config.github_actions.enabled:
+        return config
+    from dataclasses import replace
+
+    return replace(config, github_actions=replace(config.github_actions, enabled=False))
+
+
 def _with_current_levers(config: Config) -> Config:
     """The watcher holds the configuration of its spawn, maybe hours old; the rollback lever
     `config set github_actions.enabled false` must still reach a landing happening now, so the
