@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,6 +284,111 @@ async def test_a_watcher_sigkilled_mid_run_is_replaced_and_the_run_still_lands(
     assert_no_zombies()
     await until(lambda: pulls_covering(sandbox, 1), what="the bundle PR")
     assert_landed_once(sandbox, paths, 1)
+
+
+class Terminal:
+    """A real pseudo-terminal running a command, as a person's terminal runs the dashboard.
+
+    A reader thread drains it all the time, as a terminal does: a program whose terminal stops
+    reading blocks on its next write."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**env, "TERM": "xterm-256color", "COLORTERM": "truecolor"},
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.screen = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 1 << 16)
+            except OSError:  # the program and its terminal are gone
+                return
+            if not chunk:
+                return
+            self.screen += chunk
+
+    async def wait_for(self, text: bytes, timeout: float = 60.0) -> None:
+        """Until `text` is painted after everything painted so far."""
+        start = len(self.screen)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while text not in self.screen[start:]:
+            assert loop.time() < deadline, f"{text!r} never appeared on the terminal"
+            await asyncio.sleep(0.05)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        os.close(self.master)
+        self._reader.join(timeout=10)
+
+
+@pytest.mark.slow
+async def test_the_dashboard_sigkilled_while_its_agents_run_loses_nothing(
+    sandbox: SandboxLayout,
+) -> None:
+    """Two agents spawned from the real dashboard in a terminal; the dashboard is SIGKILLed.
+    The agents outlive it, a restarted supervisor adopts them, and both land, once."""
+    paths = Paths(sandbox.work)
+    env = {
+        **os.environ,
+        **sandbox.env,
+        "CLAMBAKE_GITHUB_ACTIONS__ENABLED": "false",
+        "CLAMBAKE_BUNDLING__SCHEDULE_MINUTES": "1",
+        "CLAMBAKE_STANDIN_DELAY": "0.3",  # still working when the dashboard dies
+    }
+    exe = Path(sys.executable).with_name("clambake-tui")
+    term = Terminal([str(exe)], sandbox.work, env)
+    try:
+        await term.wait_for(b"No agents yet")
+        for count in (1, 2):
+            term.type(b"s")
+            # The form has loaded the route:ready queue (#1 is on it both times).
+            await term.wait_for(b"[high]")
+            term.type(b"\r")
+            # Started (so its issue is claimed and off the queue the next form shows).
+            await until(
+                lambda count=count: (
+                    sum(bool(r.process.pid) for r in Registry(paths).load().values()) == count
+                ),
+                what=f"agent {count} started",
+            )
+        records = Registry(paths).load()
+        assert {r.spawner_pid for r in records.values()} == {term.proc.pid}
+        term.proc.send_signal(signal.SIGKILL)
+        term.proc.wait(timeout=30)
+    finally:
+        term.close()
+
+    ids = list(records)
+    alive = [r.process.pid for r in Registry(paths).load().values() if r.process.pid]
+    assert alive and all(psutil.pid_exists(pid) for pid in alive), "agents died with the dashboard"
+    async with make_manager(paths, sandbox_config(sandbox)) as mgr:
+        finals = [await mgr.wait_finished(pid, timeout=90) for pid in ids]
+    assert [f.status.state for f in finals] == [AgentState.COMPLETED] * 2
+    await until(lambda: count_events(paths, "landing.pushed") >= 2, what="both landings")
+    numbers = [f.issue_number for f in finals]
+    await until(lambda: all(pulls_covering(sandbox, n) for n in numbers), what="the bundle PRs")
+    assert_every_record_final(paths, ids)
+    assert_no_zombies()
+    for number in numbers:
+        assert_landed_once(sandbox, paths, number)
 
 
 @pytest.mark.slow
