@@ -656,10 +656,16 @@ class Engine:
     # ------------------------------------------------------------ actions
 
     async def ready_issues(self) -> list[Issue]:
-        """The route:ready queue in the order an agent would take it."""
+        """The route:ready queue in the order an agent would take it, without the issues an
+        agent here holds (one still starting has not labelled its issue on GitHub yet)."""
         client = self._require_github()
         issues = await client.list_issues(labels=(READY_LABEL,))
-        return ready_order(issues)
+
+        async def held(manager: AgentProcessManager) -> set[int]:
+            return {p.issue_number for p in manager.list_active_agents()}
+
+        busy = await self._supervise(held)
+        return [issue for issue in ready_order(issues) if issue.number not in busy]
 
     async def next_agent_id(self) -> str:
         async def pick(manager: AgentProcessManager) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from clambake_tui.agents.registry import Registry
 from clambake_tui.config import load_config
 from clambake_tui.engine import (
     Engine,
@@ -120,6 +121,36 @@ def test_next_agent_id_skips_ids_in_use_and_ids_already_used() -> None:
     assert next_free_agent_id([]) == "agent001"
     assert next_free_agent_id(["agent001", "agent003"]) == "agent002"
     assert next_free_agent_id(["agent001"], ["agent001", "agent002"]) == "agent003"
+
+
+async def test_the_ready_queue_leaves_out_an_issue_an_agent_is_still_claiming(
+    sandbox: SandboxLayout,
+) -> None:
+    """A spawn reserves its issue before GitHub hears the claim: the queue the spawn form shows
+    in between must not offer that issue to a second spawn."""
+    assert sandbox.emulator is not None
+    claimed = asyncio.Event()
+    # The claim (the agent's label) answers slowly: the spawn is caught half-way.
+    sandbox.emulator.add_fault(Fault.slow(2.0, method="POST", path=r"/issues/\d+/labels$", times=1))
+    engine = engine_for(sandbox)
+    try:
+        first = (await engine.ready_issues())[0].number
+
+        async def spawn() -> None:
+            await engine.spawn("agent001", first)
+            claimed.set()
+
+        spawning = asyncio.create_task(spawn())
+        paths = Paths(sandbox.work)
+        while not any(r.process.issue_number == first for r in Registry(paths).load().values()):
+            await asyncio.sleep(0.02)
+        assert not claimed.is_set()
+        offered = [issue.number for issue in await engine.ready_issues()]
+        assert first not in offered and offered
+        await spawning
+    finally:
+        await engine.terminate_all()
+        await engine.aclose()
 
 
 # ---------------------------------------------------------------- progress of long steps
