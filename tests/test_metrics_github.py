@@ -36,6 +36,21 @@ async def recorded(paths: Paths, event: str, count: int, timeout: float = 60.0) 
         await asyncio.sleep(0.05)
 
 
+async def finish_one_agent(paths: Paths, config: Config, number: int) -> None:
+    """A stand-in agent spawned on the issue, run to completion (its watcher then lands it)."""
+    issue = Issue(
+        number=number, title="Count words case-insensitively", body="standin-mode: succeed"
+    )
+    manager = make_manager(paths, config)
+    await manager.start()
+    try:
+        process = await manager.spawn_agent("agent001", issue)
+        done = await manager.wait_finished(process.process_id, timeout=60)
+    finally:
+        await manager.close()
+    assert done.status.state is AgentState.COMPLETED
+
+
 def sandbox_config(layout: SandboxLayout, **overrides: str) -> Config:
     return load_config(layout.config_path, env=overrides)
 
@@ -119,17 +134,7 @@ async def test_agent_exit_to_push_to_bundle_pr_is_measured_end_to_end(
         CLAMBAKE_BUNDLING__SCHEDULE_MINUTES="1",
     )
     number = sandbox.issue_numbers[0]
-    issue = Issue(
-        number=number, title="Count words case-insensitively", body="standin-mode: succeed"
-    )
-    manager = make_manager(paths, config)
-    await manager.start()
-    try:
-        process = await manager.spawn_agent("agent001", issue)
-        done = await manager.wait_finished(process.process_id, timeout=60)
-    finally:
-        await manager.close()
-    assert done.status.state is AgentState.COMPLETED
+    await finish_one_agent(paths, config, number)
     await recorded(paths, "bundle.pr_created", 1)
     await recorded(paths, "bundle.run", 1)
 
@@ -193,15 +198,7 @@ async def test_refresh_records_the_bundle_pr_a_train_on_actions_opened(
     git(sandbox.work, "push", "-q", "origin", "main")
     paths = Paths(sandbox.work)
     number = sandbox.issue_numbers[0]
-    issue = Issue(number=number, title="Count words", body="standin-mode: succeed")
-    manager = make_manager(paths, load_config(sandbox.config_path))
-    await manager.start()
-    try:
-        process = await manager.spawn_agent("agent001", issue)
-        done = await manager.wait_finished(process.process_id, timeout=60)
-    finally:
-        await manager.close()
-    assert done.status.state is AgentState.COMPLETED
+    await finish_one_agent(paths, load_config(sandbox.config_path), number)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120
     while not [p for p in emu.pulls() if f"Fixes #{number}" in str(p.get("body"))]:
