@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import psutil
 import pytest
 
+from clambake_tui.agents.process_tree import is_alive
 from clambake_tui.agents.registry import Registry
 from clambake_tui.agents.supervisor import AgentEvent, AgentEventKind, AgentProcessManager
 from clambake_tui.errors import AgentError
@@ -312,6 +314,23 @@ async def test_subscribers_get_status_changes_and_log_lines(
     assert states[-1] is AgentState.COMPLETED
     assert any(line.startswith("Write notes/issue-8.md") for line in lines), lines
     assert manager.tail(process.process_id, 1)[0].startswith("done: success")
+
+
+async def test_a_terminate_request_written_without_its_signal_still_ends_the_run(
+    manager: AgentProcessManager,
+) -> None:
+    """The request is written to the registry before SIGTERM is sent; a watcher that never gets
+    the signal (lost, or blocked) still reads the request and ends the run."""
+    process = await manager.spawn_agent("agent001", standin_issue(14, "hang"))
+    # The watcher is past its start (it has read the agent's first line and said so).
+    deadline = asyncio.get_running_loop().time() + 30
+    while manager.record(process.process_id).process.status.state is not AgentState.WORKING:
+        assert asyncio.get_running_loop().time() < deadline, "the agent never started working"
+        await asyncio.sleep(0.02)
+    manager.registry.update(process.process_id, lambda r: replace(r, stop_requested=True))
+    final = await manager.wait_finished(process.process_id, timeout=30)
+    assert final.status.state is AgentState.TERMINATED
+    assert not is_alive(final.pid, final.pid_create_time)
 
 
 def words_burst(prefix: str, count: int, *, message: Callable[[int], str], main_agent: bool) -> str:

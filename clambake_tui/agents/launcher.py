@@ -161,4 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m` runs this file as `__main__`, a second copy of the module beside the one the
+    # watcher imports: run the importable one, so that the stop noted while starting is the one
+    # the watcher checks (a terminate sent right after the spawn was lost before).
+    from clambake_tui.agents import launcher
+
+    sys.exit(launcher.main())

@@ -48,7 +48,7 @@ from clambake_tui.agents.process_tree import (
     end_tree,
     is_alive,
 )
-from clambake_tui.agents.registry import AgentRecord, Registry, agent_dir
+from clambake_tui.agents.registry import AgentRecord, Registry, RegistryStamp, agent_dir
 from clambake_tui.config import SECTIONS, Config
 from clambake_tui.errors import AgentError, ClambakeError
 from clambake_tui.logs import agent_event, configure_logging, get_logger
@@ -200,6 +200,7 @@ class Watcher:
         self._my_create_time = create_time(os.getpid())
         self._dirty = False
         self._write_failing = False
+        self._registry_seen: RegistryStamp | None = None
 
     # -- registry
 
@@ -286,6 +287,25 @@ class Watcher:
     def _stop(self) -> None:
         self.stop_requested.set()
         self._wake.set()
+
+    def _check_stop_request(self) -> None:
+        """A terminate is written in the registry before its signal is sent: honour the record
+        too, so that a signal that never arrives cannot leave the run going until its timeout."""
+        stamp = self.registry.stamp()
+        if stamp == self._registry_seen:
+            return
+        self._registry_seen = stamp
+        try:
+            current = self.registry.get(self.record.process_id)
+        except ClambakeError:
+            return  # unreadable now; the next sample reads it again
+        if current is not None and current.stop_requested and not self.stop_requested.is_set():
+            # Usually the signal is only a loop turn behind; when it never comes, this is the stop.
+            log.debug(
+                "terminate request read from the registry",
+                extra={"process_id": self.record.process_id},
+            )
+            self._stop()
 
     def _adopted_exit(self) -> None:
         if self.run is not None and not self.run.exited.is_set():
@@ -408,6 +428,7 @@ class Watcher:
             if now >= next_sample:
                 next_sample = now + limits.sample_s
                 self._sample()
+                self._check_stop_request()
             if run.exited.is_set():
                 break
             if self.stop_requested.is_set():
